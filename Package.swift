@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "PostgresWire",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "PostgresWire", targets: ["PostgresWire"]),
+        .library(name: "PostgresWireProtocol", targets: ["PostgresWireProtocol"]),
+        .executable(name: "pgwire", targets: ["pgwire"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .target(
+            name: "PostgresWireProtocol",
+            dependencies: ["COpenSSL"]
+        ),
+        .target(
+            name: "PostgresWire",
+            dependencies: [
+                "PostgresWireProtocol",
+                "COpenSSL",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "pgwire",
+            dependencies: [
+                "PostgresWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Shared by the integration test targets: a throwaway PostgreSQL cluster and process helpers.
+        .target(name: "TestSupport", dependencies: ["PostgresWire"], path: "Tests/TestSupport"),
+        .testTarget(name: "PostgresWireProtocolTests", dependencies: ["PostgresWireProtocol"]),
+        .testTarget(name: "PostgresWireTests", dependencies: ["PostgresWire", "TestSupport"]),
+        .testTarget(name: "pgwireTests", dependencies: ["PostgresWire", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

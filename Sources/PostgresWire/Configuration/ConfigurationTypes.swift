@@ -1,0 +1,39 @@
+// Value types shared by the connection-parameter code: SSL and related modes, and the error type.
+
+/// libpq's `sslmode`.
+public enum SSLMode: String, Sendable, CaseIterable {
+    case disable
+    case allow
+    case prefer
+    case require
+    case verifyCA = "verify-ca"
+    case verifyFull = "verify-full"
+}
+
+/// libpq's `channel_binding`.
+public enum ChannelBinding: String, Sendable, CaseIterable {
+    case disable
+    case prefer
+    case require
+}
+
+/// libpq's `target_session_attrs`.
+public enum TargetSessionAttributes: String, Sendable, CaseIterable {
+    case any
+    case readWrite = "read-write"
+    case readOnly = "read-only"
+    case primary
+    case standby
+    case preferStandby = "prefer-standby"
+}
+
+/// A bad connection string, environment value or option. `message` uses libpq's wording
+/// (without libpq's trailing newline) and never contains a password.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible, Equatable {
+    public let message: String
+    public var description: String { message }
+
+    public init(_ message: String) {
+        self.message = message
+    }
+}

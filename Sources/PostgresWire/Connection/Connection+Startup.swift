@@ -1,0 +1,94 @@
+import Foundation
+import Logging
+import PostgresWireProtocol
+
+extension Connection {
+    struct EstablishedSession {
+        var transport: Transport
+        var decoder: BackendMessageDecoder
+        var parameters: [String: String]
+        var backendKeyData: BackendKeyData?
+        var transactionStatus: TransactionStatus
+        var authenticationMethod: String
+        var startupNotices: [ServerError]
+    }
+
+    static func openTransport(_ host: ConnectionConfiguration.Host, deadline: Deadline?) throws(PostgresError) -> Transport {
+        switch host.endpoint {
+        case .unixSocket(let path):
+            return try SocketTransport.connectUnix(path: path, deadline: deadline)
+        case .tcp(let name, let port):
+            return try SocketTransport.connectTCP(host: name, hostaddr: host.hostaddr, port: port, deadline: deadline)
+        }
+    }
+
+    /// Connects to one host and runs startup and authentication; connect_timeout bounds all of it.
+    static func establish(configuration: ConnectionConfiguration, host: ConnectionConfiguration.Host, logger: Logger) throws(PostgresError) -> EstablishedSession {
+        let deadline = configuration.connectTimeout.map { Deadline(secondsFromNow: $0) }
+        switch configuration.sslMode {
+        case .require, .verifyCA, .verifyFull:
+            throw .connectionFailed("sslmode \"\(configuration.sslMode.rawValue)\" requires TLS, which this build of PostgresWire does not support yet")
+        case .disable, .allow, .prefer:
+            break
+        }
+        let transport = try openTransport(host, deadline: deadline)
+        var decoder = BackendMessageDecoder()
+        do throws(PostgresError) {
+            let password = configuration.password ?? configuration.passwordFromPassFile(for: host) { warning in
+                FileHandle.standardError.write(Data((warning + "\n").utf8))
+            }
+            var machine = StartupStateMachine(parameters: startupParameters(configuration), password: password,
+                                              channelBindingRequired: configuration.channelBinding == .require)
+            var out: [UInt8] = []
+            machine.start().encode(into: &out)
+            var notices: [ServerError] = []
+            while true {
+                try transport.writeAll(out, deadline: deadline)
+                out.removeAll(keepingCapacity: true)
+                var status: TransactionStatus?
+                while status == nil && out.isEmpty {
+                    let message: BackendMessage
+                    do throws(PostgresError) {
+                        message = try readMessage(transport: transport, decoder: &decoder, deadline: deadline) { $0 }
+                    } catch {
+                        if case .timeout = error { throw PostgresError.timeout("connection to \(transport.peerDescription) failed: timeout expired") }
+                        throw error
+                    }
+                    let action: StartupStateMachine.Action
+                    do throws(StartupStateMachine.Failure) {
+                        action = try machine.receive(message)
+                    } catch {
+                        switch error {
+                        case .server(let f): throw PostgresError.connectionRejected(peer: transport.peerDescription, ServerError(fields: f))
+                        case .authentication(let a): throw PostgresError.authentication(a)
+                        case .protocolViolation(let p): throw PostgresError.protocolViolation(p)
+                        }
+                    }
+                    switch action {
+                    case .send(let reply): reply.encode(into: &out)
+                    case .wait: break
+                    case .notice(let f): notices.append(ServerError(fields: f))
+                    case .ready(let s): status = s
+                    }
+                }
+                if let status {
+                    logger.debug("connected", metadata: ["peer": "\(transport.peerDescription)", "auth": "\(machine.authenticationMethod ?? "?")"])
+                    return EstablishedSession(transport: transport, decoder: decoder, parameters: machine.parameters,
+                                              backendKeyData: machine.backendKeyData, transactionStatus: status,
+                                              authenticationMethod: machine.authenticationMethod ?? "trust", startupNotices: notices)
+                }
+            }
+        } catch {
+            transport.close()
+            throw error
+        }
+    }
+
+    static func startupParameters(_ c: ConnectionConfiguration) -> [(name: String, value: String)] {
+        var p: [(name: String, value: String)] = [("user", c.user), ("database", c.database)]
+        if let app = c.applicationName ?? c.fallbackApplicationName, !app.isEmpty { p.append(("application_name", app)) }
+        p.append(("client_encoding", c.clientEncoding))
+        if let options = c.options, !options.isEmpty { p.append(("options", options)) }
+        return p
+    }
+}

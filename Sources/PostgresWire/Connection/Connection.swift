@@ -1,0 +1,307 @@
+import Foundation
+import Logging
+import PostgresWireProtocol
+
+/// A session with a PostgreSQL server, over which queries run one at a time (blocking, like libpq).
+///
+/// All methods are thread-safe: calls are serialised. `cancel()` may be called from another thread
+/// while a query runs. Once the connection breaks (socket error, invalid server data) every later
+/// call fails fast with `PostgresError.connectionClosed`.
+public final class Connection: @unchecked Sendable {
+    public let configuration: ConnectionConfiguration
+    /// The host entry this connection reached.
+    public let host: ConnectionConfiguration.Host
+    public let logger: Logger
+
+    private let lock = NSLock()
+    private let stateLock = NSLock()
+    private var transport: Transport
+    private var decoder: BackendMessageDecoder
+    private var writeBuffer: [UInt8] = []
+    private var broken: PostgresError?
+    private var closed = false
+    private var _parameters: [String: String]
+    private var _transactionStatus: TransactionStatus
+    private var _noticeHandler: @Sendable (ServerError) -> Void
+    private var _notificationHandler: (@Sendable (NotificationResponse) -> Void)?
+
+    /// The server's process ID and cancellation key (BackendKeyData).
+    public let backendKeyData: BackendKeyData?
+    /// The authentication method the server used ("trust", "password", "md5", "SCRAM-SHA-256").
+    public let authenticationMethod: String
+
+    /// Opens a connection from a libpq connection string (URI or key=value), the PG* environment
+    /// variables, ~/.pgpass and libpq's defaults.
+    public static func connect(_ conninfo: String = "", logger: Logger? = nil) throws(PostgresError) -> Connection {
+        let configuration: ConnectionConfiguration
+        do {
+            configuration = try ConnectionConfiguration.parse(conninfo)
+        } catch {
+            throw .configuration(error)
+        }
+        return try Connection(configuration: configuration, logger: logger)
+    }
+
+    /// Opens a connection, trying each host of the configuration in order (libpq's multi-host rule).
+    public convenience init(configuration: ConnectionConfiguration, logger: Logger? = nil) throws(PostgresError) {
+        let logger = logger ?? Logger(label: "PostgresWire")
+        var firstError: PostgresError?
+        for host in configuration.hosts {
+            do {
+                let session = try Self.establish(configuration: configuration, host: host, logger: logger)
+                self.init(configuration: configuration, host: host, logger: logger, session: session)
+                return
+            } catch {
+                logger.debug("connection attempt failed", metadata: ["host": "\(host.host)", "error": "\(error.message)"])
+                if firstError == nil { firstError = error }
+            }
+        }
+        throw firstError ?? .connectionFailed("no host to connect to")
+    }
+
+    private init(configuration: ConnectionConfiguration, host: ConnectionConfiguration.Host, logger: Logger, session: EstablishedSession) {
+        self.configuration = configuration
+        self.host = host
+        self.logger = logger
+        self.transport = session.transport
+        self.decoder = session.decoder
+        self._parameters = session.parameters
+        self._transactionStatus = session.transactionStatus
+        self.backendKeyData = session.backendKeyData
+        self.authenticationMethod = session.authenticationMethod
+        let noticeLogger = logger
+        self._noticeHandler = { notice in
+            noticeLogger.notice("\(notice.localizedSeverity ?? notice.severity):  \(notice.message)", metadata: ["sqlstate": "\(notice.sqlState)"])
+        }
+        for notice in session.startupNotices { _noticeHandler(notice) }
+    }
+
+    deinit {
+        if !closed, broken == nil {
+            writeBuffer.removeAll()
+            FrontendMessage.terminate.encode(into: &writeBuffer)
+            writeBuffer.withUnsafeBytes { try? transport.write($0, deadline: Deadline(secondsFromNow: 1)) }
+        }
+        transport.close()
+    }
+
+    // MARK: State visible to users
+
+    /// Server parameters reported by ParameterStatus (server_version, TimeZone, DateStyle…), kept current.
+    public var parameters: [String: String] { stateLock.withLock { _parameters } }
+
+    /// The transaction status from the latest ReadyForQuery.
+    public var transactionStatus: TransactionStatus { stateLock.withLock { _transactionStatus } }
+
+    /// Whether the connection was closed or broke.
+    public var isClosed: Bool { stateLock.withLock { closed || broken != nil } }
+
+    /// Called for every NoticeResponse (default: logged at notice level).
+    public var noticeHandler: @Sendable (ServerError) -> Void {
+        get { stateLock.withLock { _noticeHandler } }
+        set { stateLock.withLock { _noticeHandler = newValue } }
+    }
+
+    /// Called for every NotificationResponse (LISTEN/NOTIFY) received while a call reads from the server.
+    public var notificationHandler: (@Sendable (NotificationResponse) -> Void)? {
+        get { stateLock.withLock { _notificationHandler } }
+        set { stateLock.withLock { _notificationHandler = newValue } }
+    }
+
+    // MARK: Simple query
+
+    /// Runs a simple-protocol query (one or several statements) and streams what it returns.
+    ///
+    /// Rows are delivered as they arrive: memory does not grow with the result. A `Row` handed to
+    /// `body` refers to the read buffer; call `detached()` to keep it. If a statement fails the
+    /// server skips the rest of the string; events already delivered stand and the error is thrown
+    /// once the server is ready again, so the connection stays usable. An error thrown by `body`
+    /// is rethrown after the server's results have been drained.
+    public func simpleQuery(_ sql: String, _ body: (SimpleQueryEvent) throws -> Void) throws {
+        try lock.withLock {
+            try checkUsable()
+            send(.query(sql))
+            try flush()
+            var machine = SimpleQueryStateMachine()
+            var serverError: ServerError?
+            var bodyError: Error?
+            var columns: ResultColumns?
+            while true {
+                let message = try receive()
+                let event: SimpleQueryStateMachine.Event
+                do throws(ProtocolError) { event = try machine.receive(message) } catch { throw fail(.protocolViolation(error)) }
+                func deliver(_ e: SimpleQueryEvent) {
+                    guard bodyError == nil else { return }
+                    do { try body(e) } catch { bodyError = error }
+                }
+                switch event {
+                case .rowDescription(let d):
+                    columns = ResultColumns(d)
+                    deliver(.columns(columns!))
+                case .row(let data): deliver(.row(Row(columns: columns!, data: data)))
+                case .commandComplete(let c):
+                    columns = nil
+                    deliver(.commandComplete(c))
+                case .emptyQuery: deliver(.emptyQuery)
+                case .error(let f): serverError = ServerError(fields: f)
+                case .notice, .parameterStatus, .notification: break  // handled in receive()
+                case .copyIn:
+                    send(.copyFail(message: "COPY FROM STDIN is not supported by simpleQuery"))
+                    try flush()
+                case .copyOut(let c): deliver(.copyOut(c))
+                case .copyData(let d): deliver(.copyData(d))
+                case .copyDone: break
+                case .ready(let status):
+                    stateLock.withLock { _transactionStatus = status }
+                    if let bodyError { throw bodyError }
+                    if let serverError { throw PostgresError.server(serverError) }
+                    return
+                }
+            }
+        }
+    }
+
+    /// Runs a simple-protocol query and collects every statement's result.
+    @discardableResult
+    public func simpleQuery(_ sql: String) throws -> [QueryResult] {
+        var results: [QueryResult] = []
+        var columns: ResultColumns?
+        var rows: [Row] = []
+        try simpleQuery(sql) { event in
+            switch event {
+            case .columns(let c): columns = c
+            case .row(let r): rows.append(r.detached())
+            case .commandComplete(let c):
+                results.append(QueryResult(columns: columns, rows: rows, commandTag: c.tag))
+                columns = nil
+                rows = []
+            case .emptyQuery: results.append(QueryResult(columns: nil, rows: [], commandTag: ""))
+            case .copyOut, .copyData: break
+            }
+        }
+        return results
+    }
+
+    // MARK: Cancellation and closing
+
+    /// Asks the server to cancel the query running on this connection (a CancelRequest over a new socket).
+    /// Like PQcancel, success means the request was sent, not that a query was cancelled.
+    public func cancel() throws(PostgresError) {
+        guard let key = backendKeyData else { throw .invalidUsage("the server sent no BackendKeyData; cancellation is impossible") }
+        let deadline = configuration.connectTimeout.map { Deadline(secondsFromNow: $0) }
+        let socket = try Self.openTransport(host, deadline: deadline)
+        defer { socket.close() }
+        let bytes = FrontendMessage.cancelRequest(CancelRequest(processID: key.processID, secretKey: key.secretKey)).encoded
+        try socket.writeAll(bytes, deadline: deadline)
+        // The server closes the socket once it has read the request.
+        var scratch = [UInt8](repeating: 0, count: 16)
+        _ = try? scratch.withUnsafeMutableBytes { try socket.read(into: $0, deadline: deadline ?? Deadline(secondsFromNow: 5)) }
+    }
+
+    /// Sends Terminate and closes the socket. Later calls fail with `connectionClosed`.
+    public func close() {
+        lock.withLock {
+            guard !closed else { return }
+            if broken == nil {
+                send(.terminate)
+                try? flush()
+            }
+            stateLock.withLock { closed = true }
+            transport.close()
+        }
+    }
+
+    // MARK: Message I/O (callers hold `lock`)
+
+    private func checkUsable() throws(PostgresError) {
+        if closed { throw .connectionClosed("connection is closed") }
+        if let broken { throw .connectionClosed("connection is broken: \(broken.message)") }
+    }
+
+    /// Marks the connection broken and returns the error to throw.
+    private func fail(_ error: PostgresError) -> PostgresError {
+        if broken == nil {
+            stateLock.withLock { broken = error }
+            transport.close()
+            logger.error("connection broken", metadata: ["error": "\(error.message)"])
+        }
+        return error
+    }
+
+    func send(_ message: FrontendMessage) {
+        message.encode(into: &writeBuffer)
+    }
+
+    func flush() throws(PostgresError) {
+        defer { writeBuffer.removeAll(keepingCapacity: true) }
+        do throws(PostgresError) {
+            try transport.writeAll(writeBuffer, deadline: nil)
+        } catch {
+            throw fail(error)
+        }
+    }
+
+    /// The next message that a query cycle must see; notices, notifications and parameter
+    /// changes are dispatched here on the way.
+    func receive() throws(PostgresError) -> BackendMessage {
+        while true {
+            let message = try Self.readMessage(transport: transport, decoder: &decoder, deadline: nil, onFailure: fail)
+            switch message {
+            case .noticeResponse(let f):
+                let handler = stateLock.withLock { _noticeHandler }
+                handler(ServerError(fields: f))
+                continue
+            case .notificationResponse(let n):
+                stateLock.withLock { _notificationHandler }?(n)
+                continue
+            case .parameterStatus(let p):
+                stateLock.withLock { _parameters[p.name] = p.value }
+                continue
+            default:
+                return message
+            }
+        }
+    }
+
+    static func readMessage(transport: Transport, decoder: inout BackendMessageDecoder, deadline: Deadline?,
+                            onFailure: (PostgresError) -> PostgresError) throws(PostgresError) -> BackendMessage {
+        while true {
+            do throws(ProtocolError) {
+                if let message = try decoder.next() { return message }
+            } catch {
+                throw onFailure(.protocolViolation(error))
+            }
+            let n: Int
+            do throws(PostgresError) {
+                n = try decoder.framer.readInto { buffer throws(PostgresError) in try transport.read(into: buffer, deadline: deadline) }
+            } catch {
+                throw onFailure(error)
+            }
+            if n == 0 {
+                throw onFailure(.connectionClosed("server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request."))
+            }
+        }
+    }
+}
+
+extension FrameDecoder {
+    /// `readInto` with a typed-throws body.
+    mutating func readInto(_ body: (UnsafeMutableRawBufferPointer) throws(PostgresError) -> Int) throws(PostgresError) -> Int {
+        var failure: PostgresError?
+        let n = readInto(minimumSpace: 16 * 1024) { (buffer: UnsafeMutableRawBufferPointer) -> Int in
+            do throws(PostgresError) { return try body(buffer) } catch { failure = error; return 0 }
+        }
+        if let failure { throw failure }
+        return n
+    }
+}
+
+extension Transport {
+    func writeAll(_ bytes: [UInt8], deadline: Deadline?) throws(PostgresError) {
+        var failure: PostgresError?
+        bytes.withUnsafeBytes { raw in
+            do throws(PostgresError) { try write(raw, deadline: deadline) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+}

@@ -1,0 +1,86 @@
+import PostgresWireProtocol
+
+/// Column metadata shared by every row of one result.
+public final class ResultColumns: Sendable {
+    public let fields: [RowDescription.Field]
+    private let indexByName: [String: Int]
+
+    public init(_ description: RowDescription) {
+        fields = description.fields
+        var map: [String: Int] = [:]
+        // Like libpq's PQfnumber, the first column of a given name wins.
+        for (i, f) in description.fields.enumerated() where map[f.name] == nil { map[f.name] = i }
+        indexByName = map
+    }
+
+    public var count: Int { fields.count }
+    public var names: [String] { fields.map(\.name) }
+    public func index(of name: String) -> Int? { indexByName[name] }
+}
+
+/// One row of a result. Values stay as the server sent them until asked for.
+public struct Row: Sendable {
+    public let columns: ResultColumns
+    public let data: DataRow
+
+    public init(columns: ResultColumns, data: DataRow) {
+        self.columns = columns
+        self.data = data
+    }
+
+    public var count: Int { data.columnCount }
+
+    /// The raw bytes of a column (nil for NULL).
+    public func bytes(at index: Int) -> ArraySlice<UInt8>? { data[index] }
+
+    public func isNull(at index: Int) -> Bool { data[index] == nil }
+
+    /// The column's value as text (text-format results), nil for NULL.
+    public subscript(index: Int) -> String? {
+        data[index].map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The value of the first column with this name, nil for NULL or an unknown name.
+    public subscript(name: String) -> String? {
+        guard let i = columns.index(of: name) else { return nil }
+        return self[i]
+    }
+
+    /// Every column as text (nil for NULL).
+    public var textValues: [String?] {
+        var values: [String?] = []
+        values.reserveCapacity(count)
+        data.forEachColumn { _, bytes in values.append(bytes.map { String(decoding: $0, as: UTF8.self) }) }
+        return values
+    }
+
+    /// A copy that owns its bytes, so it does not keep the connection's read buffer alive.
+    public func detached() -> Row {
+        Row(columns: columns, data: DataRow(columnCount: data.columnCount, storage: ArraySlice(Array(data.storage))))
+    }
+}
+
+/// The outcome of one statement: its rows (if any) and its command tag.
+public struct QueryResult: Sendable {
+    public let columns: ResultColumns?
+    public let rows: [Row]
+    /// The CommandComplete tag ("SELECT 2", "INSERT 0 1"); empty for an empty query string.
+    public let commandTag: String
+
+    /// Rows affected or returned, parsed from the command tag.
+    public var rowCount: Int? { CommandComplete(tag: commandTag).rowCount }
+}
+
+/// What a streaming simple query delivers, in the server's order.
+public enum SimpleQueryEvent: Sendable {
+    /// A statement that returns rows starts; its rows follow.
+    case columns(ResultColumns)
+    case row(Row)
+    /// A statement finished.
+    case commandComplete(CommandComplete)
+    /// The query string (or one of its statements) was empty.
+    case emptyQuery
+    /// COPY TO STDOUT starts; copyData events follow.
+    case copyOut(CopyResponse)
+    case copyData(ArraySlice<UInt8>)
+}

@@ -1,0 +1,29 @@
+import Foundation
+
+/// A point in time after which an I/O operation gives up (connect_timeout).
+public struct Deadline: Sendable {
+    public let uptimeNanoseconds: UInt64
+
+    public init(secondsFromNow seconds: Double) {
+        uptimeNanoseconds = DispatchTime.now().uptimeNanoseconds + UInt64(max(0, seconds) * 1e9)
+    }
+
+    /// Milliseconds left, at least 0 (for poll).
+    var remainingMilliseconds: Int32 {
+        let now = DispatchTime.now().uptimeNanoseconds
+        if now >= uptimeNanoseconds { return 0 }
+        return Int32(clamping: (uptimeNanoseconds - now + 999_999) / 1_000_000)
+    }
+}
+
+/// The byte pipe under a connection: a TCP or Unix-domain socket, optionally wrapped in TLS.
+/// Reads and writes move whole buffers; framing is the protocol core's business.
+public protocol Transport: AnyObject {
+    /// Reads what is available (at least one byte, blocking until then). Returns 0 at end of stream.
+    func read(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline?) throws(PostgresError) -> Int
+    /// Writes every byte.
+    func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) throws(PostgresError)
+    func close()
+    /// A description for error messages, e.g. `server at "127.0.0.1", port 5432`.
+    var peerDescription: String { get }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct PGWire: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pgwire",
+        abstract: "PostgresWire's command-line tool: run queries and look at the PostgreSQL protocol.",
+        subcommands: [QueryCommand.self]
+    )
+}

@@ -1,0 +1,171 @@
+import ArgumentParser
+import Foundation
+import PostgresWire
+import PostgresWireProtocol
+
+/// `pgwire query`: run SQL like `psql -X -c` and print the results in one of psql's formats.
+struct QueryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "query",
+        abstract: "Run SQL (simple query protocol) and print the results like psql.",
+        discussion: """
+            Without --dsn, connection settings come from the PG* environment variables, ~/.pgpass and \
+            libpq's defaults, as with psql. Exit status: 0 on success, 1 when the server reports an \
+            SQL error, 2 when connecting or authenticating fails.
+            """
+    )
+
+    @Option(name: .long, help: "Connection string: a postgresql:// URI or key=value pairs.")
+    var dsn: String = ""
+
+    @Option(name: [.customShort("h"), .long], help: "Database server host or socket directory.")
+    var host: String?
+
+    @Option(name: [.customShort("p"), .long], help: "Database server port.")
+    var port: String?
+
+    @Option(name: [.customShort("U"), .long], help: "Database user name.")
+    var username: String?
+
+    @Option(name: [.customShort("d"), .long], help: "Database name.")
+    var dbname: String?
+
+    @Option(name: .long, help: "Output format: aligned (psql's default), csv (psql --csv) or unaligned (psql -A).")
+    var format: String = "aligned"
+
+    @Argument(help: "The SQL to run; several statements separated by semicolons are allowed.")
+    var sql: String
+
+    func validate() throws {
+        guard OutputFormat(rawValue: format) != nil else {
+            throw ValidationError("--format must be one of: aligned, csv, unaligned")
+        }
+    }
+
+    func run() throws {
+        let stdout = OutputBuffer(fd: 1)
+        let stderr = OutputBuffer(fd: 2)
+        let exitCode = execute(stdout: stdout, stderr: stderr)
+        stdout.flush()
+        stderr.flush()
+        if exitCode != 0 { throw ExitCode(exitCode) }
+    }
+
+    private func conninfo() -> String {
+        var parts = dsn.isEmpty ? [] : [dsn]
+        func add(_ key: String, _ value: String?) {
+            guard let value else { return }
+            let escaped = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'")
+            parts.append("\(key)='\(escaped)'")
+        }
+        add("host", host)
+        add("port", port)
+        add("user", username)
+        add("dbname", dbname)
+        if !parts.contains(where: { $0.contains("application_name") }) && !dsn.contains("application_name") {
+            parts.append("fallback_application_name=pgwire")
+        }
+        // A URI cannot be followed by key=value pairs; psql's own options take precedence the same way.
+        if dsn.hasPrefix("postgres://") || dsn.hasPrefix("postgresql://") {
+            return dsn
+        }
+        return parts.joined(separator: " ")
+    }
+
+    func execute(stdout: OutputBuffer, stderr: OutputBuffer) -> Int32 {
+        let connection: Connection
+        do {
+            connection = try Connection.connect(conninfo())
+        } catch {
+            stderr.write("pgwire: error: \(describeConnectError(error))\n")
+            return 2
+        }
+        defer { connection.close() }
+        connection.noticeHandler = { notice in
+            let text = "\(notice.localizedSeverity ?? notice.severity):  \(notice.message)\n"
+            FileHandle.standardError.write(Data(text.utf8))
+        }
+
+        let printer: ResultPrinter
+        switch OutputFormat(rawValue: format)! {
+        case .csv: printer = CSVPrinter(out: stdout)
+        case .unaligned: printer = UnalignedPrinter(out: stdout)
+        case .aligned: printer = AlignedPrinter(out: stdout)
+        }
+        var hadRows = false
+        do {
+            try connection.simpleQuery(sql) { event in
+                switch event {
+                case .columns(let columns):
+                    hadRows = true
+                    printer.begin(columns: columns)
+                case .row(let row):
+                    printer.row(row.textValues)
+                case .commandComplete(let complete):
+                    printer.end(tag: complete.tag, hadRows: hadRows)
+                    hadRows = false
+                case .emptyQuery:
+                    break
+                case .copyOut:
+                    break
+                case .copyData(let data):
+                    stdout.write(bytes: data)
+                }
+            }
+        } catch let error as PostgresError {
+            stdout.flush()
+            if case .server(let serverError) = error {
+                stderr.write(formatServerError(serverError, query: sql))
+                return 1
+            }
+            stderr.write("pgwire: error: \(error.message)\n")
+            // A connection lost mid-query is psql's exit status 2 as well.
+            return 2
+        } catch {
+            stderr.write("pgwire: error: \(error)\n")
+            return 1
+        }
+        return 0
+    }
+
+    private func describeConnectError(_ error: PostgresError) -> String {
+        switch error {
+        case .connectionRejected(let peer, let e):
+            return "connection to \(peer) failed: \(e.localizedSeverity ?? e.severity):  \(e.sqlState): \(e.message)"
+        default:
+            return error.message
+        }
+    }
+}
+
+/// psql's error report (verbosity "default" plus the SQLSTATE): severity, code and message,
+/// the statement line with a caret under the error position, DETAIL, HINT, QUERY and CONTEXT.
+func formatServerError(_ e: ServerError, query: String) -> String {
+    var text = "\(e.localizedSeverity ?? e.severity):  \(e.sqlState): \(e.message)\n"
+    if let position = e.position {
+        text += errorPositionLines(query: query, position: position)
+    }
+    if let detail = e.detail { text += "DETAIL:  \(detail)\n" }
+    if let hint = e.hint { text += "HINT:  \(hint)\n" }
+    if let internalQuery = e.internalQuery { text += "QUERY:  \(internalQuery)\n" }
+    if let context = e.where { text += "CONTEXT:  \(context)\n" }
+    return text
+}
+
+/// "LINE n: <text>" and a caret under the character at `position` (1-based, in characters).
+func errorPositionLines(query: String, position: Int) -> String {
+    let characters = Array(query)
+    guard position >= 1, position <= characters.count + 1 else { return "" }
+    var lineNumber = 1
+    var lineStart = 0
+    for i in 0..<(position - 1) where characters[i] == "\n" {
+        lineNumber += 1
+        lineStart = i + 1
+    }
+    var lineEnd = lineStart
+    while lineEnd < characters.count && characters[lineEnd] != "\n" && characters[lineEnd] != "\r" { lineEnd += 1 }
+    let prefix = "LINE \(lineNumber): "
+    let lineText = String(characters[lineStart..<lineEnd]).replacingOccurrences(of: "\t", with: " ")
+    let caretOffset = TextWidth.displayLines(String(characters[lineStart..<(position - 1)]).replacingOccurrences(of: "\t", with: " ")).last?.width ?? 0
+    return prefix + lineText + "\n" + String(repeating: " ", count: prefix.count + caretOffset) + "^\n"
+}
