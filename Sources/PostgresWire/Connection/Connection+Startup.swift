@@ -23,7 +23,8 @@ extension Connection {
     }
 
     /// Connects to one host and runs startup and authentication; connect_timeout bounds all of it.
-    static func establish(configuration: ConnectionConfiguration, host: ConnectionConfiguration.Host, logger: Logger) throws(PostgresError) -> EstablishedSession {
+    static func establish(configuration: ConnectionConfiguration, host: ConnectionConfiguration.Host, logger: Logger,
+                          tracer: (any MessageTracer)?) throws(PostgresError) -> EstablishedSession {
         let deadline = configuration.connectTimeout.map { Deadline(secondsFromNow: $0) }
         switch configuration.sslMode {
         case .require, .verifyCA, .verifyFull:
@@ -40,7 +41,12 @@ extension Connection {
             var machine = StartupStateMachine(parameters: startupParameters(configuration), password: password,
                                               channelBindingRequired: configuration.channelBinding == .require)
             var out: [UInt8] = []
-            machine.start().encode(into: &out)
+            func emit(_ message: FrontendMessage) {
+                let start = out.count
+                message.encode(into: &out)
+                tracer?.trace(.frontend, bytes: out[start...])
+            }
+            emit(machine.start())
             var notices: [ServerError] = []
             while true {
                 try transport.writeAll(out, deadline: deadline)
@@ -49,7 +55,7 @@ extension Connection {
                 while status == nil && out.isEmpty {
                     let message: BackendMessage
                     do throws(PostgresError) {
-                        message = try readMessage(transport: transport, decoder: &decoder, deadline: deadline) { $0 }
+                        message = try readMessage(transport: transport, decoder: &decoder, deadline: deadline, tracer: tracer) { $0 }
                     } catch {
                         if case .timeout = error { throw PostgresError.timeout("connection to \(transport.peerDescription) failed: timeout expired") }
                         throw error
@@ -65,7 +71,7 @@ extension Connection {
                         }
                     }
                     switch action {
-                    case .send(let reply): reply.encode(into: &out)
+                    case .send(let reply): emit(reply)
                     case .wait: break
                     case .notice(let f): notices.append(ServerError(fields: f))
                     case .ready(let s): status = s

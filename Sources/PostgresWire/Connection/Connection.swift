@@ -29,27 +29,29 @@ public final class Connection: @unchecked Sendable {
     public let backendKeyData: BackendKeyData?
     /// The authentication method the server used ("trust", "password", "md5", "SCRAM-SHA-256").
     public let authenticationMethod: String
+    /// Receives every message this connection sends and receives (e.g. a PQtrace-format writer).
+    public let tracer: (any MessageTracer)?
 
     /// Opens a connection from a libpq connection string (URI or key=value), the PG* environment
     /// variables, ~/.pgpass and libpq's defaults.
-    public static func connect(_ conninfo: String = "", logger: Logger? = nil) throws(PostgresError) -> Connection {
+    public static func connect(_ conninfo: String = "", logger: Logger? = nil, tracer: (any MessageTracer)? = nil) throws(PostgresError) -> Connection {
         let configuration: ConnectionConfiguration
         do {
             configuration = try ConnectionConfiguration.parse(conninfo)
         } catch {
             throw .configuration(error)
         }
-        return try Connection(configuration: configuration, logger: logger)
+        return try Connection(configuration: configuration, logger: logger, tracer: tracer)
     }
 
     /// Opens a connection, trying each host of the configuration in order (libpq's multi-host rule).
-    public convenience init(configuration: ConnectionConfiguration, logger: Logger? = nil) throws(PostgresError) {
+    public convenience init(configuration: ConnectionConfiguration, logger: Logger? = nil, tracer: (any MessageTracer)? = nil) throws(PostgresError) {
         let logger = logger ?? Logger(label: "PostgresWire")
         var firstError: PostgresError?
         for host in configuration.hosts {
             do {
-                let session = try Self.establish(configuration: configuration, host: host, logger: logger)
-                self.init(configuration: configuration, host: host, logger: logger, session: session)
+                let session = try Self.establish(configuration: configuration, host: host, logger: logger, tracer: tracer)
+                self.init(configuration: configuration, host: host, logger: logger, tracer: tracer, session: session)
                 return
             } catch {
                 logger.debug("connection attempt failed", metadata: ["host": "\(host.host)", "error": "\(error.message)"])
@@ -59,7 +61,9 @@ public final class Connection: @unchecked Sendable {
         throw firstError ?? .connectionFailed("no host to connect to")
     }
 
-    private init(configuration: ConnectionConfiguration, host: ConnectionConfiguration.Host, logger: Logger, session: EstablishedSession) {
+    private init(configuration: ConnectionConfiguration, host: ConnectionConfiguration.Host, logger: Logger,
+                 tracer: (any MessageTracer)?, session: EstablishedSession) {
+        self.tracer = tracer
         self.configuration = configuration
         self.host = host
         self.logger = logger
@@ -79,7 +83,7 @@ public final class Connection: @unchecked Sendable {
     deinit {
         if !closed, broken == nil {
             writeBuffer.removeAll()
-            FrontendMessage.terminate.encode(into: &writeBuffer)
+            send(.terminate)
             writeBuffer.withUnsafeBytes { try? transport.write($0, deadline: Deadline(secondsFromNow: 1)) }
         }
         transport.close()
@@ -229,7 +233,9 @@ public final class Connection: @unchecked Sendable {
     }
 
     func send(_ message: FrontendMessage) {
+        let start = writeBuffer.count
         message.encode(into: &writeBuffer)
+        tracer?.trace(.frontend, bytes: writeBuffer[start...])
     }
 
     func flush() throws(PostgresError) {
@@ -245,7 +251,7 @@ public final class Connection: @unchecked Sendable {
     /// changes are dispatched here on the way.
     func receive() throws(PostgresError) -> BackendMessage {
         while true {
-            let message = try Self.readMessage(transport: transport, decoder: &decoder, deadline: nil, onFailure: fail)
+            let message = try Self.readMessage(transport: transport, decoder: &decoder, deadline: nil, tracer: tracer, onFailure: fail)
             switch message {
             case .noticeResponse(let f):
                 let handler = stateLock.withLock { _noticeHandler }
@@ -264,10 +270,11 @@ public final class Connection: @unchecked Sendable {
     }
 
     static func readMessage(transport: Transport, decoder: inout BackendMessageDecoder, deadline: Deadline?,
+                            tracer: (any MessageTracer)?,
                             onFailure: (PostgresError) -> PostgresError) throws(PostgresError) -> BackendMessage {
         while true {
             do throws(ProtocolError) {
-                if let message = try decoder.next() { return message }
+                if let message = try decoder.next(tracer: tracer) { return message }
             } catch {
                 throw onFailure(.protocolViolation(error))
             }

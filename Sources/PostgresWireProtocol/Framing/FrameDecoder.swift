@@ -4,6 +4,8 @@ import Foundation
 public struct Frame: Sendable, Equatable {
     public var type: UInt8?
     public var body: ArraySlice<UInt8>
+    /// The whole message as received: type byte (if any), length and body.
+    public var bytes: ArraySlice<UInt8>
 }
 
 /// Splits a byte stream into messages, however the bytes were chunked by the network.
@@ -96,8 +98,9 @@ public struct FrameDecoder: Sendable {
             }
             if available < length { return nil }
             let body = storage[(readIndex + 4)..<(readIndex + length)]
+            let whole = storage[readIndex..<(readIndex + length)]
             readIndex += length
-            return Frame(type: nil, body: body)
+            return Frame(type: nil, body: body, bytes: whole)
         }
         if available < 1 { return nil }
         let type = storage[readIndex]
@@ -110,12 +113,13 @@ public struct FrameDecoder: Sendable {
         }
         if available < length + 1 { return nil }
         let body = storage[(readIndex + 5)..<(readIndex + 1 + length)]
+        let whole = storage[readIndex..<(readIndex + 1 + length)]
         readIndex += 1 + length
         if readIndex == writeIndex {
             readIndex = 0
             writeIndex = 0
         }
-        return Frame(type: type, body: body)
+        return Frame(type: type, body: body, bytes: whole)
     }
 
     @inline(__always)
@@ -134,8 +138,9 @@ public struct BackendMessageDecoder: Sendable {
 
     public mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 { framer.append(bytes) }
 
-    public mutating func next() throws(ProtocolError) -> BackendMessage? {
+    public mutating func next(tracer: (any MessageTracer)? = nil) throws(ProtocolError) -> BackendMessage? {
         guard let frame = try framer.nextFrame() else { return nil }
+        tracer?.trace(.backend, bytes: frame.bytes)
         return try BackendMessage.decode(type: frame.type!, body: frame.body)
     }
 }
