@@ -13,15 +13,15 @@ public final class Connection: @unchecked Sendable {
     public let host: ConnectionConfiguration.Host
     public let logger: Logger
 
-    private let lock = NSLock()
-    private let stateLock = NSLock()
+    let lock = NSLock()
+    let stateLock = NSLock()
     private var transport: Transport
     private var decoder: BackendMessageDecoder
-    private var writeBuffer: [UInt8] = []
+    var writeBuffer: [UInt8] = []
     private var broken: PostgresError?
     private var closed = false
     private var _parameters: [String: String]
-    private var _transactionStatus: TransactionStatus
+    var _transactionStatus: TransactionStatus
     private var _noticeHandler: @Sendable (ServerError) -> Void
     private var _notificationHandler: (@Sendable (NotificationResponse) -> Void)?
 
@@ -31,27 +31,33 @@ public final class Connection: @unchecked Sendable {
     public let authenticationMethod: String
     /// Receives every message this connection sends and receives (e.g. a PQtrace-format writer).
     public let tracer: (any MessageTracer)?
+    public let options: ConnectionOptions
+    var statementCache: StatementCache
+    /// Statements evicted from the cache, closed with the next batch sent.
+    var statementsToClose: [String] = []
 
     /// Opens a connection from a libpq connection string (URI or key=value), the PG* environment
     /// variables, ~/.pgpass and libpq's defaults.
-    public static func connect(_ conninfo: String = "", logger: Logger? = nil, tracer: (any MessageTracer)? = nil) throws(PostgresError) -> Connection {
+    public static func connect(_ conninfo: String = "", options: ConnectionOptions = ConnectionOptions(), logger: Logger? = nil,
+                               tracer: (any MessageTracer)? = nil) throws(PostgresError) -> Connection {
         let configuration: ConnectionConfiguration
         do {
             configuration = try ConnectionConfiguration.parse(conninfo)
         } catch {
             throw .configuration(error)
         }
-        return try Connection(configuration: configuration, logger: logger, tracer: tracer)
+        return try Connection(configuration: configuration, options: options, logger: logger, tracer: tracer)
     }
 
     /// Opens a connection, trying each host of the configuration in order (libpq's multi-host rule).
-    public convenience init(configuration: ConnectionConfiguration, logger: Logger? = nil, tracer: (any MessageTracer)? = nil) throws(PostgresError) {
+    public convenience init(configuration: ConnectionConfiguration, options: ConnectionOptions = ConnectionOptions(),
+                            logger: Logger? = nil, tracer: (any MessageTracer)? = nil) throws(PostgresError) {
         let logger = logger ?? Logger(label: "PostgresWire")
         var firstError: PostgresError?
         for host in configuration.hosts {
             do {
                 let session = try Self.establish(configuration: configuration, host: host, logger: logger, tracer: tracer)
-                self.init(configuration: configuration, host: host, logger: logger, tracer: tracer, session: session)
+                self.init(configuration: configuration, options: options, host: host, logger: logger, tracer: tracer, session: session)
                 return
             } catch {
                 logger.debug("connection attempt failed", metadata: ["host": "\(host.host)", "error": "\(error.message)"])
@@ -61,9 +67,11 @@ public final class Connection: @unchecked Sendable {
         throw firstError ?? .connectionFailed("no host to connect to")
     }
 
-    private init(configuration: ConnectionConfiguration, host: ConnectionConfiguration.Host, logger: Logger,
+    private init(configuration: ConnectionConfiguration, options: ConnectionOptions, host: ConnectionConfiguration.Host, logger: Logger,
                  tracer: (any MessageTracer)?, session: EstablishedSession) {
         self.tracer = tracer
+        self.options = options
+        self.statementCache = StatementCache(capacity: options.statementCacheMode == .named ? options.statementCacheCapacity : 0)
         self.configuration = configuration
         self.host = host
         self.logger = logger
@@ -145,6 +153,7 @@ public final class Connection: @unchecked Sendable {
                 case .row(let data): deliver(.row(Row(columns: columns!, data: data)))
                 case .commandComplete(let c):
                     columns = nil
+                    noteCommandForStatementCache(c)
                     deliver(.commandComplete(c))
                 case .emptyQuery: deliver(.emptyQuery)
                 case .error(let f): serverError = ServerError(fields: f)
@@ -217,13 +226,13 @@ public final class Connection: @unchecked Sendable {
 
     // MARK: Message I/O (callers hold `lock`)
 
-    private func checkUsable() throws(PostgresError) {
+    func checkUsable() throws(PostgresError) {
         if closed { throw .connectionClosed("connection is closed") }
         if let broken { throw .connectionClosed("connection is broken: \(broken.message)") }
     }
 
     /// Marks the connection broken and returns the error to throw.
-    private func fail(_ error: PostgresError) -> PostgresError {
+    func fail(_ error: PostgresError) -> PostgresError {
         if broken == nil {
             stateLock.withLock { broken = error }
             transport.close()

@@ -1,0 +1,333 @@
+import Foundation
+import PostgresWireProtocol
+
+extension PostgresError {
+    /// The query was not executed because an earlier query of the same pipeline (Sync group) failed.
+    public static func pipelineAborted(_ index: Int) -> PostgresError {
+        .server(ServerError(fields: DiagnosticFields([
+            (UInt8(ascii: "S"), "ERROR"), (UInt8(ascii: "V"), "ERROR"), (UInt8(ascii: "C"), "25P02"),
+            (UInt8(ascii: "M"), "query \(index + 1) of the pipeline was skipped because an earlier query in its Sync group failed"),
+        ])))
+    }
+
+    /// Whether this is the error reported for a query skipped by `pipeline`.
+    public var isPipelineAborted: Bool {
+        if case .server(let e) = self { return e.sqlState == "25P02" && e.message.contains("of the pipeline was skipped") }
+        return false
+    }
+}
+
+extension Connection {
+    // MARK: Public API
+
+    /// Runs a query with the extended protocol and collects its rows.
+    ///
+    ///     let result = try connection.query("SELECT name FROM users WHERE id = \(id)")
+    @discardableResult
+    public func query(_ query: PostgresQuery) throws(PostgresError) -> QueryResult {
+        var rows: [Row] = []
+        let outcome = try self.query(query) { row in rows.append(row.detached()) }
+        return QueryResult(columns: outcome.columns, rows: rows, commandTag: outcome.commandTag)
+    }
+
+    /// Runs a query with the extended protocol and streams its rows. With `fetchSize` > 0 the
+    /// portal is executed `fetchSize` rows at a time (Execute with a row limit), so the server
+    /// produces the result in chunks as the client consumes it.
+    @discardableResult
+    public func query(_ query: PostgresQuery, fetchSize: Int = 0, _ body: (Row) throws -> Void) throws(PostgresError) -> QueryOutcome {
+        var bodyError: Error?
+        let results = try runBatch([query], fetchSize: max(0, fetchSize)) { _, row in
+            guard bodyError == nil else { return }
+            do { try body(row) } catch { bodyError = error }
+        }
+        if let bodyError {
+            if let e = bodyError as? PostgresError { throw e }
+            throw .invalidUsage("row handler failed: \(bodyError)")
+        }
+        return try results[0].get()
+    }
+
+    /// Sends every query before reading any result (one write, one Sync), then matches results to
+    /// queries in order. If a query fails, PostgreSQL skips the rest of the pipeline: those
+    /// queries report an error for which `isPipelineAborted` is true.
+    public func pipeline(_ queries: [PostgresQuery]) throws(PostgresError) -> [Result<QueryResult, PostgresError>] {
+        var rows = [[Row]](repeating: [], count: queries.count)
+        let outcomes = try runBatch(queries, fetchSize: 0) { index, row in rows[index].append(row.detached()) }
+        return outcomes.enumerated().map { index, outcome in
+            outcome.map { QueryResult(columns: $0.columns, rows: rows[index], commandTag: $0.commandTag) }
+        }
+    }
+
+    /// Runs the same statement once per set of parameters in one pipeline (e.g. a batch insert).
+    /// Returns each execution's row count; the first failure is thrown and later executions are skipped.
+    @discardableResult
+    public func executeMany(_ sql: String, _ parameterSets: [PostgresBindings]) throws(PostgresError) -> [Int?] {
+        let queries = parameterSets.map { PostgresQuery(unsafeSQL: sql, bindings: $0) }
+        let outcomes = try runBatch(queries, fetchSize: 0) { _, _ in }
+        return try outcomes.map { outcome throws(PostgresError) in try outcome.get().rowCount }
+    }
+
+    /// Number of prepared statements in this connection's cache.
+    public var cachedStatementCount: Int { lock.withLock { statementCache.count } }
+
+    // MARK: Engine
+
+    func noteCommandForStatementCache(_ command: CommandComplete) {
+        // DISCARD ALL and DEALLOCATE ALL drop every prepared statement on the server.
+        if command.tag == "DISCARD ALL" || command.tag == "DEALLOCATE ALL" {
+            statementCache.removeAll()
+        }
+    }
+
+    private struct BatchItem {
+        let query: PostgresQuery
+        let key: String
+        var info: PreparedStatementInfo?
+        var fromCache = false
+        var result: Result<QueryOutcome, PostgresError>?
+        var columns: ResultColumns?
+    }
+
+    /// Phase 1 prepares (Parse + Describe + Sync) what the cache lacks; phase 2 sends Bind/Execute
+    /// for every query and one Sync. Each phase is one write and one read loop.
+    func runBatch(_ queries: [PostgresQuery], fetchSize: Int,
+                  onRow: (Int, Row) -> Void) throws(PostgresError) -> [Result<QueryOutcome, PostgresError>] {
+        lock.lock()
+        defer { lock.unlock() }
+        try checkUsable()
+        for (i, q) in queries.enumerated() {
+            if let e = q.encodingError {
+                throw .invalidUsage("query \(i + 1): parameter could not be encoded: \(e)")
+            }
+            if q.bindings.count > Int(Int16.max) {
+                throw .invalidUsage("query \(i + 1) binds \(q.bindings.count) parameters; the protocol allows at most 32767")
+            }
+        }
+        var items = queries.map { q in
+            BatchItem(query: q, key: StatementCache.key(sql: q.sql, types: q.bindings.types))
+        }
+        var retried = false
+        while true {
+            try prepareStatements(&items)
+            try executeStatements(&items, fetchSize: fetchSize, onRow: onRow)
+            // Recover by itself from a cached statement that the server no longer has or whose
+            // result type changed: drop it and run once more (only when that is safe: outside a
+            // transaction block, and for a single query whose rows were not delivered yet).
+            if !retried, items.count == 1, items[0].fromCache, case .failure(let error)? = items[0].result,
+               Self.isStaleStatementError(error), _transactionStatus == .idle {
+                retried = true
+                _ = statementCache.remove(items[0].key)
+                items[0] = BatchItem(query: items[0].query, key: items[0].key)
+                continue
+            }
+            for item in items where item.fromCache {
+                if case .failure(let error)? = item.result, Self.isStaleStatementError(error) {
+                    _ = statementCache.remove(item.key)
+                }
+            }
+            return items.map { $0.result ?? .failure(.invalidUsage("query was not executed")) }
+        }
+    }
+
+    static func isStaleStatementError(_ error: PostgresError) -> Bool {
+        guard case .server(let e) = error else { return false }
+        if e.sqlState == "26000" { return true }  // prepared statement "…" does not exist
+        return e.sqlState == "0A000" && e.message.contains("cached plan must not change result type")
+    }
+
+    private func prepareStatements(_ items: inout [BatchItem]) throws(PostgresError) {
+        var machine = ExtendedQueryStateMachine()
+        var toPrepare: [String: Int] = [:]  // key → index of the first item with it
+        let named = options.statementCacheMode == .named && statementCache.isEnabled
+        for name in statementsToClose {
+            send(.close(Close(target: .statement, name: name)))
+            machine.enqueue(.close, tag: -1)
+        }
+        statementsToClose.removeAll()
+        for i in items.indices {
+            if let info = named ? statementCache.lookup(items[i].key) : nil {
+                items[i].info = info
+                items[i].fromCache = true
+                continue
+            }
+            if toPrepare[items[i].key] != nil { continue }
+            // A wrong parameter count is reported before anything is sent.
+            let needed = SQLScanner.highestPlaceholder(in: items[i].query.sql)
+            if needed != items[i].query.bindings.count {
+                throw .invalidUsage("query \(i + 1) uses \(needed) parameter\(needed == 1 ? "" : "s") ($1 … $\(needed)) but \(items[i].query.bindings.count) value\(items[i].query.bindings.count == 1 ? " was" : "s were") bound")
+            }
+            toPrepare[items[i].key] = i
+            let name = named ? statementCache.makeName() : ""
+            items[i].info = PreparedStatementInfo(name: name, parameterTypes: [], columns: nil, resultFormats: [])
+            send(.parse(Parse(statement: name, query: items[i].query.sql, parameterTypes: items[i].query.bindings.types.map(\.rawValue))))
+            send(.describe(Describe(target: .statement, name: name)))
+            send(.sync)
+            machine.enqueue(.parse, tag: i)
+            machine.enqueue(.describeStatement, tag: i)
+            machine.enqueue(.sync, tag: i)
+        }
+        guard machine.hasPendingSteps else { return }
+        try flush()
+        var events: [ExtendedQueryStateMachine.Event] = []
+        while machine.hasPendingSteps {
+            events.removeAll(keepingCapacity: true)
+            let message = try receive()
+            do throws(ProtocolError) { try machine.receive(message, into: &events) } catch { throw fail(.protocolViolation(error)) }
+            for event in events {
+                switch event {
+                case .parameterDescription(let oids, let tag):
+                    items[tag].info?.parameterTypes = oids
+                case .rowDescription(let description, let tag):
+                    if let description {
+                        let formats = description.fields.map { options.binaryResultTypes(PostgresDataType($0.dataTypeOID)) ? Int16(1) : Int16(0) }
+                        var fields = description.fields
+                        for j in fields.indices { fields[j].formatCode = formats[j] }
+                        items[tag].info?.columns = ResultColumns(RowDescription(fields: fields))
+                        items[tag].info?.resultFormats = formats
+                    }
+                case .error(let fields, let tag) where tag >= 0:
+                    items[tag].result = .failure(.server(ServerError(fields: fields)))
+                    items[tag].info = nil
+                case .ready(let status, _):
+                    stateLock.withLock { _transactionStatus = status }
+                default:
+                    break
+                }
+            }
+        }
+        // Share what was prepared with duplicates in the batch and with the cache.
+        for (key, first) in toPrepare {
+            guard let info = items[first].info else {
+                for i in items.indices where items[i].key == key && i != first { items[i].result = items[first].result }
+                continue
+            }
+            for i in items.indices where items[i].key == key && i != first { items[i].info = info }
+            if named { statementsToClose += statementCache.insert(key, info) }
+        }
+    }
+
+    private func executeStatements(_ items: inout [BatchItem], fetchSize: Int, onRow: (Int, Row) -> Void) throws(PostgresError) {
+        var machine = ExtendedQueryStateMachine()
+        var aborted = false
+        for i in items.indices {
+            if aborted {
+                if items[i].result == nil { items[i].result = .failure(.pipelineAborted(i)) }
+                continue
+            }
+            guard let info = items[i].info, items[i].result == nil else {
+                // Failed to prepare: by the pipeline rule, the rest of the group is skipped.
+                aborted = true
+                continue
+            }
+            let bindings = items[i].query.bindings
+            if info.parameterTypes.count != bindings.count {
+                items[i].result = .failure(.invalidUsage("query \(i + 1) has \(info.parameterTypes.count) parameters but \(bindings.count) values were bound"))
+                aborted = true
+                continue
+            }
+            if info.name.isEmpty {
+                send(.parse(Parse(statement: "", query: items[i].query.sql, parameterTypes: bindings.types.map(\.rawValue))))
+                machine.enqueue(.parse, tag: i)
+            }
+            sendBind(statement: info.name, bindings: bindings, resultFormats: info.resultFormats)
+            machine.enqueue(.bind, tag: i)
+            items[i].columns = info.columns
+            send(.execute(Execute(portal: "", maxRows: Int32(clamping: fetchSize))))
+            machine.enqueue(.execute, tag: i)
+        }
+        guard machine.hasPendingSteps else { return }
+        let chunked = fetchSize > 0
+        if chunked {
+            send(.flush)
+        } else {
+            send(.sync)
+            machine.enqueue(.sync, tag: items.count)
+        }
+        try flush()
+        var events: [ExtendedQueryStateMachine.Event] = []
+        var done = false
+        while !done {
+            events.removeAll(keepingCapacity: true)
+            let message = try receive()
+            do throws(ProtocolError) { try machine.receive(message, into: &events) } catch { throw fail(.protocolViolation(error)) }
+            for event in events {
+                switch event {
+                case .row(let data, let tag):
+                    guard let columns = items[tag].columns, columns.count == data.columnCount else {
+                        throw fail(.protocolViolation(.malformed(message: "DataRow", reason: "\(data.columnCount) columns where the statement describes \(items[tag].columns?.count ?? 0)")))
+                    }
+                    onRow(tag, Row(columns: columns, data: data))
+                case .commandComplete(let c, let tag):
+                    noteCommandForStatementCache(c)
+                    items[tag].result = .success(QueryOutcome(columns: items[tag].columns, commandTag: c.tag))
+                    if chunked { send(.sync); machine.enqueue(.sync, tag: items.count); try flush() }
+                case .emptyQuery(let tag):
+                    items[tag].result = .success(QueryOutcome(columns: nil, commandTag: ""))
+                    if chunked { send(.sync); machine.enqueue(.sync, tag: items.count); try flush() }
+                case .portalSuspended:
+                    send(.execute(Execute(portal: "", maxRows: Int32(clamping: fetchSize))))
+                    send(.flush)
+                    machine.enqueue(.execute, tag: 0)
+                    try flush()
+                case .error(let fields, let tag):
+                    if tag < items.count {
+                        items[tag].result = .failure(.server(ServerError(fields: fields)))
+                    }
+                    if chunked, machine.pendingStepCount == 0 {
+                        send(.sync); machine.enqueue(.sync, tag: items.count); try flush()
+                    }
+                case .skipped(_, let tag):
+                    if tag < items.count, items[tag].result == nil { items[tag].result = .failure(.pipelineAborted(tag)) }
+                case .copyIn:
+                    send(.copyFail(message: "COPY FROM STDIN is not supported by query(); use the COPY API"))
+                    try flush()
+                case .ready(let status, _):
+                    stateLock.withLock { _transactionStatus = status }
+                    done = !machine.hasPendingSteps
+                default:
+                    break
+                }
+            }
+        }
+    }
+
+    /// Writes a Bind message straight from the bindings buffer (no per-parameter arrays).
+    private func sendBind(statement: String, bindings: PostgresBindings, resultFormats: [Int16]) {
+        let start = writeBuffer.count
+        writeBuffer.appendMessage(FrontendMessageType.bind) { b in
+            b.append(0)  // unnamed portal
+            b.appendCString(statement)
+            // One format code for all parameters when they agree, else one each.
+            let formats = bindings.formats
+            if formats.allSatisfy({ $0 == .text }) {
+                b.appendInt16(0)
+            } else if formats.allSatisfy({ $0 == .binary }) {
+                b.appendInt16(1)
+                b.appendInt16(1)
+            } else {
+                b.appendInt16(Int16(formats.count))
+                for f in formats { b.appendInt16(f.rawValue) }
+            }
+            b.appendInt16(Int16(bindings.count))
+            for slot in bindings.slots {
+                b.appendInt32(Int32(slot.length))
+                if slot.length > 0 { b.append(contentsOf: bindings.bytes[slot.offset..<(slot.offset + slot.length)]) }
+            }
+            if !resultFormats.isEmpty && resultFormats.allSatisfy({ $0 == resultFormats[0] }) {
+                b.appendInt16(1)
+                b.appendInt16(resultFormats[0])
+            } else {
+                b.appendInt16(Int16(resultFormats.count))
+                for f in resultFormats { b.appendInt16(f) }
+            }
+        }
+        tracer?.trace(.frontend, bytes: writeBuffer[start...])
+    }
+}
+
+/// How a statement ended: its result columns (if it returns rows) and its command tag.
+public struct QueryOutcome: Sendable {
+    public let columns: ResultColumns?
+    public let commandTag: String
+    public var rowCount: Int? { CommandComplete(tag: commandTag).rowCount }
+}

@@ -1,0 +1,87 @@
+/// Wire format of a value: text (0) or binary (1).
+public enum PostgresFormat: Int16, Sendable {
+    case text = 0
+    case binary = 1
+}
+
+/// A value that can be sent as a query parameter.
+public protocol PostgresEncodable: Sendable {
+    /// The type to declare in Parse; `.unspecified` lets the server infer it.
+    static var postgresDataType: PostgresDataType { get }
+    /// The format `encode` produces.
+    static var postgresFormat: PostgresFormat { get }
+    /// Appends the value's bytes (without a length prefix).
+    func encode(into buffer: inout [UInt8], context: PostgresEncodingContext) throws(PostgresCodingError)
+    /// Whether this value is SQL NULL (Optional.none); NULL has no bytes.
+    var isPostgresNull: Bool { get }
+}
+
+extension PostgresEncodable {
+    public var isPostgresNull: Bool { false }
+}
+
+/// A value that can be read from a result column.
+public protocol PostgresDecodable {
+    /// Decodes a non-NULL value of column type `type` sent in `format`.
+    static func decode(from bytes: ArraySlice<UInt8>, type: PostgresDataType, format: PostgresFormat,
+                       context: PostgresDecodingContext) throws(PostgresCodingError) -> Self
+    /// The value for SQL NULL; types that cannot be NULL throw.
+    static func decodeNull(type: PostgresDataType, context: PostgresDecodingContext) throws(PostgresCodingError) -> Self
+}
+
+extension PostgresDecodable {
+    public static func decodeNull(type: PostgresDataType, context: PostgresDecodingContext) throws(PostgresCodingError) -> Self {
+        throw PostgresCodingError(.unexpectedNull, type: type, swiftType: Self.self)
+    }
+}
+
+public typealias PostgresCodable = PostgresEncodable & PostgresDecodable
+
+/// Session facts that encoding needs (room for future settings).
+public struct PostgresEncodingContext: Sendable {
+    public init() {}
+    public static let `default` = PostgresEncodingContext()
+}
+
+/// Session facts that decoding needs: the server's reported settings (for text-format values).
+public struct PostgresDecodingContext: Sendable {
+    public var parameters: [String: String]
+    public init(parameters: [String: String] = [:]) { self.parameters = parameters }
+    public static let `default` = PostgresDecodingContext()
+}
+
+/// A value could not be encoded or decoded; `column` is filled in by the row API.
+public struct PostgresCodingError: Error, Sendable, CustomStringConvertible, Equatable {
+    public enum Reason: Sendable, Equatable {
+        /// NULL where the Swift type is not optional.
+        case unexpectedNull
+        /// The column's PostgreSQL type cannot become this Swift type.
+        case typeMismatch
+        /// The value does not fit the Swift type (e.g. int8 into Int16).
+        case overflow
+        /// The bytes are not a valid value of the type.
+        case invalidData(String)
+    }
+
+    public var reason: Reason
+    public var type: PostgresDataType
+    public var swiftType: String
+    public var column: String?
+
+    public init(_ reason: Reason, type: PostgresDataType, swiftType: Any.Type, column: String? = nil) {
+        self.reason = reason
+        self.type = type
+        self.swiftType = String(describing: swiftType)
+        self.column = column
+    }
+
+    public var description: String {
+        let where_ = column.map { "column \"\($0)\"" } ?? "value"
+        switch reason {
+        case .unexpectedNull: return "\(where_) is NULL but \(swiftType) is not optional"
+        case .typeMismatch: return "\(where_) of type \(type) cannot be decoded as \(swiftType)"
+        case .overflow: return "\(where_) of type \(type) does not fit in \(swiftType)"
+        case .invalidData(let why): return "\(where_) of type \(type) is invalid for \(swiftType): \(why)"
+        }
+    }
+}

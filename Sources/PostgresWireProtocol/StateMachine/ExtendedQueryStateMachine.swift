@@ -1,0 +1,150 @@
+/// The extended query protocol, pipelined: the client queues Parse/Describe/Bind/Execute/Close/Sync
+/// steps (sending them in one write) and this machine matches each server message to the step it
+/// answers.
+///
+/// PostgreSQL's pipeline rule: after an ErrorResponse the server discards every message up to the
+/// next Sync, so each step queued between the failing one and that Sync is reported `.skipped`,
+/// and the Sync's ReadyForQuery ends the group. Steps carry a caller-chosen tag (e.g. the index
+/// of the query in a batch) so results can be matched to queries in order.
+public struct ExtendedQueryStateMachine: Sendable {
+    public enum Step: Sendable, Equatable {
+        case parse
+        case describeStatement
+        case describePortal
+        case bind
+        case execute
+        case close
+        case sync
+    }
+
+    public enum Event: Sendable, Equatable {
+        case parseComplete(tag: Int)
+        case parameterDescription([UInt32], tag: Int)
+        /// nil for NoData (a statement that returns no rows).
+        case rowDescription(RowDescription?, tag: Int)
+        case bindComplete(tag: Int)
+        case row(DataRow, tag: Int)
+        case commandComplete(CommandComplete, tag: Int)
+        case emptyQuery(tag: Int)
+        /// Execute's row limit was reached; the portal can be executed again.
+        case portalSuspended(tag: Int)
+        case closeComplete(tag: Int)
+        /// COPY started by an Execute; the caller must answer (CopyFail/CopyData) or read CopyData.
+        case copyIn(CopyResponse, tag: Int)
+        case copyOut(CopyResponse, tag: Int)
+        case copyData(ArraySlice<UInt8>, tag: Int)
+        case copyDone(tag: Int)
+        /// The step with this tag failed; the steps up to the next Sync follow as `.skipped`.
+        case error(DiagnosticFields, tag: Int)
+        /// The step was discarded by the server because an earlier step of its Sync group failed.
+        case skipped(Step, tag: Int)
+        /// A Sync completed.
+        case ready(TransactionStatus, tag: Int)
+        case notice(DiagnosticFields)
+        case parameterStatus(ParameterStatus)
+        case notification(NotificationResponse)
+    }
+
+    private struct Pending: Sendable {
+        var step: Step
+        var tag: Int
+    }
+
+    private var queue: [Pending] = []
+    private var head = 0
+    /// Whether Execute of the head step has started returning rows (DataRow allowed).
+    private var inCopyOut = false
+    private var inCopyIn = false
+    /// After Describe(statement): ParameterDescription received, RowDescription/NoData pending.
+    private var awaitingRowDescription = false
+
+    public init() {}
+
+    public var hasPendingSteps: Bool { head < queue.count }
+    public var pendingStepCount: Int { queue.count - head }
+
+    public mutating func enqueue(_ step: Step, tag: Int) {
+        if head > 0 && head == queue.count {
+            queue.removeAll(keepingCapacity: true)
+            head = 0
+        }
+        queue.append(Pending(step: step, tag: tag))
+    }
+
+    private var current: Pending? { head < queue.count ? queue[head] : nil }
+
+    private mutating func pop() { head += 1 }
+
+    /// Handles one server message; most produce one event, an ErrorResponse produces the error
+    /// followed by a `.skipped` event for every step discarded up to the Sync.
+    public mutating func receive(_ message: BackendMessage, into events: inout [Event]) throws(ProtocolError) {
+        switch message {
+        case .noticeResponse(let f): events.append(.notice(f)); return
+        case .parameterStatus(let p): events.append(.parameterStatus(p)); return
+        case .notificationResponse(let n): events.append(.notification(n)); return
+        default: break
+        }
+        guard let pending = current else {
+            throw .unexpectedMessage(message: message.name, state: "no extended-query step is pending")
+        }
+        let tag = pending.tag
+        switch (pending.step, message) {
+        case (.parse, .parseComplete):
+            pop(); events.append(.parseComplete(tag: tag))
+        case (.describeStatement, .parameterDescription(let oids)) where !awaitingRowDescription:
+            awaitingRowDescription = true
+            events.append(.parameterDescription(oids, tag: tag))
+        case (.describeStatement, .rowDescription(let d)) where awaitingRowDescription:
+            awaitingRowDescription = false
+            pop(); events.append(.rowDescription(d, tag: tag))
+        case (.describeStatement, .noData) where awaitingRowDescription:
+            awaitingRowDescription = false
+            pop(); events.append(.rowDescription(nil, tag: tag))
+        case (.describePortal, .rowDescription(let d)):
+            pop(); events.append(.rowDescription(d, tag: tag))
+        case (.describePortal, .noData):
+            pop(); events.append(.rowDescription(nil, tag: tag))
+        case (.bind, .bindComplete):
+            pop(); events.append(.bindComplete(tag: tag))
+        case (.execute, .dataRow(let row)) where !inCopyOut && !inCopyIn:
+            events.append(.row(row, tag: tag))
+        case (.execute, .commandComplete(let c)):
+            inCopyOut = false
+            inCopyIn = false
+            pop(); events.append(.commandComplete(c, tag: tag))
+        case (.execute, .emptyQueryResponse):
+            pop(); events.append(.emptyQuery(tag: tag))
+        case (.execute, .portalSuspended):
+            pop(); events.append(.portalSuspended(tag: tag))
+        case (.execute, .copyInResponse(let c)) where !inCopyOut && !inCopyIn:
+            inCopyIn = true
+            events.append(.copyIn(c, tag: tag))
+        case (.execute, .copyOutResponse(let c)) where !inCopyOut && !inCopyIn:
+            inCopyOut = true
+            events.append(.copyOut(c, tag: tag))
+        case (.execute, .copyData(let d)) where inCopyOut:
+            events.append(.copyData(d, tag: tag))
+        case (.execute, .copyDone) where inCopyOut:
+            events.append(.copyDone(tag: tag))
+        case (.close, .closeComplete):
+            pop(); events.append(.closeComplete(tag: tag))
+        case (.sync, .readyForQuery(let status)):
+            pop(); events.append(.ready(status, tag: tag))
+        case (.sync, .errorResponse(let f)):
+            // An error reported at Sync itself (e.g. a failed COMMIT of an implicit transaction).
+            events.append(.error(f, tag: tag))
+        case (_, .errorResponse(let f)) where pending.step != .sync:
+            awaitingRowDescription = false
+            inCopyOut = false
+            inCopyIn = false
+            pop()
+            events.append(.error(f, tag: tag))
+            while let next = current, next.step != .sync {
+                pop()
+                events.append(.skipped(next.step, tag: next.tag))
+            }
+        default:
+            throw .unexpectedMessage(message: message.name, state: "awaiting the response to \(pending.step)")
+        }
+    }
+}
