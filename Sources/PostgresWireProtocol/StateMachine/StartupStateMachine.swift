@@ -25,6 +25,8 @@ public struct StartupStateMachine: Sendable {
         case awaitingAuthentication
         case scramSent(SCRAMClient)
         case scramFinalSent(SCRAMClient)
+        /// The server's SCRAM signature checked out; AuthenticationOk comes next.
+        case scramVerified
         case authenticated
         case ready
         case failed
@@ -108,6 +110,7 @@ public struct StartupStateMachine: Sendable {
         case .awaitingAuthentication: return "awaiting authentication request"
         case .scramSent: return "awaiting SCRAM server-first-message"
         case .scramFinalSent: return "awaiting SCRAM server-final-message"
+        case .scramVerified: return "awaiting AuthenticationOk after SCRAM"
         case .authenticated: return "awaiting ReadyForQuery"
         case .ready: return "ready"
         case .failed: return "failed"
@@ -155,6 +158,9 @@ public struct StartupStateMachine: Sendable {
             return .send(.saslResponse(final[...]))
         case (.scramFinalSent(let client), .saslFinal(let data)):
             do { try client.verifyServerFinal(data) } catch { throw .authentication(error) }
+            state = .scramVerified
+            return .wait
+        case (.scramVerified, .ok):
             state = .authenticated
             return .wait
         case (.scramFinalSent, .ok):
