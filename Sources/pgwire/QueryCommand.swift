@@ -33,6 +33,9 @@ struct QueryCommand: ParsableCommand {
     @Option(name: .long, help: "Output format: aligned (psql's default), csv (psql --csv) or unaligned (psql -A).")
     var format: String = "aligned"
 
+    @Option(name: .long, help: ArgumentHelp("Write every protocol message of the session to FILE, in libpq's PQtrace format.", valueName: "FILE"))
+    var trace: String?
+
     @Argument(help: "The SQL to run; several statements separated by semicolons are allowed.")
     var sql: String
 
@@ -74,8 +77,16 @@ struct QueryCommand: ParsableCommand {
 
     func execute(stdout: OutputBuffer, stderr: OutputBuffer) -> Int32 {
         let connection: Connection
+        let tracer: PQTraceWriter?
         do {
-            connection = try Connection.connect(conninfo())
+            tracer = try trace.map { path throws(PostgresError) in try PQTraceWriter(path: path) }
+        } catch {
+            stderr.write("pgwire: error: \(error.message)\n")
+            return 2
+        }
+        defer { tracer?.output.close() }
+        do {
+            connection = try Connection.connect(conninfo(), tracer: tracer)
         } catch {
             stderr.write("pgwire: error: \(describeConnectError(error))\n")
             return 2

@@ -139,11 +139,6 @@ extension Connection {
         var machine = ExtendedQueryStateMachine()
         var toPrepare: [String: Int] = [:]  // key → index of the first item with it
         let named = options.statementCacheMode == .named && statementCache.isEnabled
-        for name in statementsToClose {
-            send(.close(Close(target: .statement, name: name)))
-            machine.enqueue(.close, tag: -1)
-        }
-        statementsToClose.removeAll()
         for i in items.indices {
             if let info = named ? statementCache.lookup(items[i].key) : nil {
                 items[i].info = info
@@ -208,6 +203,12 @@ extension Connection {
 
     private func executeStatements(_ items: inout [BatchItem], fetchSize: Int, onRow: (Int, Row) -> Void) throws(PostgresError) {
         var machine = ExtendedQueryStateMachine()
+        // Statements evicted from the cache are closed in the same write as the executions.
+        for name in statementsToClose {
+            send(.close(Close(target: .statement, name: name)))
+            machine.enqueue(.close, tag: -1)
+        }
+        statementsToClose.removeAll()
         var aborted = false
         for i in items.indices {
             if aborted {
@@ -246,6 +247,7 @@ extension Connection {
         try flush()
         var events: [ExtendedQueryStateMachine.Event] = []
         var done = false
+        var rowsDelivered = 0
         while !done {
             events.removeAll(keepingCapacity: true)
             let message = try receive()
@@ -256,10 +258,15 @@ extension Connection {
                     guard let columns = items[tag].columns, columns.count == data.columnCount else {
                         throw fail(.protocolViolation(.malformed(message: "DataRow", reason: "\(data.columnCount) columns where the statement describes \(items[tag].columns?.count ?? 0)")))
                     }
+                    rowsDelivered += 1
                     onRow(tag, Row(columns: columns, data: data))
                 case .commandComplete(let c, let tag):
                     noteCommandForStatementCache(c)
-                    items[tag].result = .success(QueryOutcome(columns: items[tag].columns, commandTag: c.tag))
+                    var commandTag = c.tag
+                    // After a suspended portal the server counts only the last Execute's rows;
+                    // report the whole result's count instead.
+                    if chunked, c.command == "SELECT" { commandTag = "SELECT \(rowsDelivered)" }
+                    items[tag].result = .success(QueryOutcome(columns: items[tag].columns, commandTag: commandTag))
                     if chunked { send(.sync); machine.enqueue(.sync, tag: items.count); try flush() }
                 case .emptyQuery(let tag):
                     items[tag].result = .success(QueryOutcome(columns: nil, commandTag: ""))
@@ -270,14 +277,14 @@ extension Connection {
                     machine.enqueue(.execute, tag: 0)
                     try flush()
                 case .error(let fields, let tag):
-                    if tag < items.count {
+                    if tag >= 0 && tag < items.count {
                         items[tag].result = .failure(.server(ServerError(fields: fields)))
                     }
                     if chunked, machine.pendingStepCount == 0 {
                         send(.sync); machine.enqueue(.sync, tag: items.count); try flush()
                     }
                 case .skipped(_, let tag):
-                    if tag < items.count, items[tag].result == nil { items[tag].result = .failure(.pipelineAborted(tag)) }
+                    if tag >= 0 && tag < items.count, items[tag].result == nil { items[tag].result = .failure(.pipelineAborted(tag)) }
                 case .copyIn:
                     send(.copyFail(message: "COPY FROM STDIN is not supported by query(); use the COPY API"))
                     try flush()

@@ -19,6 +19,7 @@ public final class Connection: @unchecked Sendable {
     private var decoder: BackendMessageDecoder
     var writeBuffer: [UInt8] = []
     private var broken: PostgresError?
+    private var lastFatalError: ServerError?
     private var closed = false
     private var _parameters: [String: String]
     var _transactionStatus: TransactionStatus
@@ -260,8 +261,20 @@ public final class Connection: @unchecked Sendable {
     /// changes are dispatched here on the way.
     func receive() throws(PostgresError) -> BackendMessage {
         while true {
-            let message = try Self.readMessage(transport: transport, decoder: &decoder, deadline: nil, tracer: tracer, onFailure: fail)
+            let message: BackendMessage
+            do throws(PostgresError) {
+                message = try Self.readMessage(transport: transport, decoder: &decoder, deadline: nil, tracer: tracer, onFailure: fail)
+            } catch {
+                // A FATAL ErrorResponse just before the socket closed says why (e.g. 57P01
+                // terminating connection due to administrator command): report it, like libpq.
+                if case .connectionClosed = error, let fatal = lastFatalError { throw .server(fatal) }
+                throw error
+            }
             switch message {
+            case .errorResponse(let f):
+                let error = ServerError(fields: f)
+                if error.severity == "FATAL" || error.severity == "PANIC" { lastFatalError = error }
+                return message
             case .noticeResponse(let f):
                 let handler = stateLock.withLock { _noticeHandler }
                 handler(ServerError(fields: f))

@@ -14,10 +14,17 @@ public protocol PostgresEncodable: Sendable {
     func encode(into buffer: inout [UInt8], context: PostgresEncodingContext) throws(PostgresCodingError)
     /// Whether this value is SQL NULL (Optional.none); NULL has no bytes.
     var isPostgresNull: Bool { get }
+    /// The array type whose elements are of this type (`int4` → `_int4`), used when an array of
+    /// these values is a parameter. The default looks the element type up among the built-ins and in
+    /// `PostgresTypeRegistry.shared`; `.unspecified` if unknown.
+    static var postgresArrayDataType: PostgresDataType { get }
 }
 
 extension PostgresEncodable {
     public var isPostgresNull: Bool { false }
+    public static var postgresArrayDataType: PostgresDataType {
+        PostgresTypeRegistry.shared.arrayType(of: postgresDataType) ?? .unspecified
+    }
 }
 
 /// A value that can be read from a result column.
@@ -43,10 +50,15 @@ public struct PostgresEncodingContext: Sendable {
     public static let `default` = PostgresEncodingContext()
 }
 
-/// Session facts that decoding needs: the server's reported settings (for text-format values).
+/// Session facts that decoding needs: the server's reported settings (for text-format values)
+/// and the type registry (which OIDs are enums, arrays of what, ranges of what).
 public struct PostgresDecodingContext: Sendable {
     public var parameters: [String: String]
-    public init(parameters: [String: String] = [:]) { self.parameters = parameters }
+    public var registry: PostgresTypeRegistry
+    public init(parameters: [String: String] = [:], registry: PostgresTypeRegistry = .shared) {
+        self.parameters = parameters
+        self.registry = registry
+    }
     public static let `default` = PostgresDecodingContext()
 }
 
@@ -61,6 +73,8 @@ public struct PostgresCodingError: Error, Sendable, CustomStringConvertible, Equ
         case overflow
         /// The bytes are not a valid value of the type.
         case invalidData(String)
+        /// The row has no column of that name or index.
+        case missingColumn
     }
 
     public var reason: Reason
@@ -82,6 +96,7 @@ public struct PostgresCodingError: Error, Sendable, CustomStringConvertible, Equ
         case .typeMismatch: return "\(where_) of type \(type) cannot be decoded as \(swiftType)"
         case .overflow: return "\(where_) of type \(type) does not fit in \(swiftType)"
         case .invalidData(let why): return "\(where_) of type \(type) is invalid for \(swiftType): \(why)"
+        case .missingColumn: return "\(column.map { "column \"\($0)\"" } ?? "column") does not exist in the row"
         }
     }
 }

@@ -71,5 +71,6 @@ public struct PostgresDataType: RawRepresentable, Hashable, Sendable, CustomStri
     public static let jsonArray = PostgresDataType(199)
     public static let jsonbArray = PostgresDataType(3807)
 
-    public var description: String { "oid \(rawValue)" }
+    /// The built-in type's name ("int4", "_text"), or "oid N" for a type the driver does not know.
+    public var description: String { PostgresBuiltinTypes.byOID[rawValue]?.name ?? "oid \(rawValue)" }
 }
