@@ -39,7 +39,7 @@ let package = Package(
             ]
         ),
         // Shared by the integration test targets: a throwaway PostgreSQL cluster and process helpers.
-        .target(name: "TestSupport", dependencies: ["PostgresWire"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["PostgresWire", "PostgresWireProtocol"], path: "Tests/TestSupport"),
         .testTarget(name: "PostgresWireProtocolTests", dependencies: ["PostgresWireProtocol"]),
         .testTarget(name: "PostgresWireTests", dependencies: ["PostgresWire", "TestSupport"]),
         .testTarget(name: "pgwireTests", dependencies: ["PostgresWire", "TestSupport"]),
