@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import PostgresWireProtocol
 
@@ -309,17 +310,71 @@ struct FramingTests {
         #expect(try decoder.next() == nil)
     }
 
-    @Test("the raw FrameDecoder hands out type and body")
+    @Test("the raw FrameDecoder hands out type, body and the whole message")
     func rawFrames() throws {
         var framer = FrameDecoder(knownTypes: [UInt8(ascii: "x")])
-        framer.append(typedMessage("x", [1, 2, 3]) + typedMessage("x", []))
-        #expect(try framer.nextFrame() == Frame(type: UInt8(ascii: "x"), body: [1, 2, 3]))
-        #expect(try framer.nextFrame() == Frame(type: UInt8(ascii: "x"), body: []))
+        let first = typedMessage("x", [1, 2, 3]), second = typedMessage("x", [])
+        framer.append(first + second)
+        let a = try #require(try framer.nextFrame())
+        #expect(a.type == UInt8(ascii: "x"))
+        #expect(Array(a.body) == [1, 2, 3])
+        #expect(Array(a.bytes) == first)
+        let b = try #require(try framer.nextFrame())
+        #expect(b.type == UInt8(ascii: "x"))
+        #expect(b.body.isEmpty)
+        #expect(Array(b.bytes) == second)
         #expect(try framer.nextFrame() == nil)
 
         var untyped = FrameDecoder(knownTypes: [], expectsUntypedMessage: true)
-        untyped.append(untypedPacket([9, 9, 9, 9, 8]))
-        #expect(try untyped.nextFrame() == Frame(type: nil, body: [9, 9, 9, 9, 8]))
+        let packet = untypedPacket([9, 9, 9, 9, 8])
+        untyped.append(packet)
+        let c = try #require(try untyped.nextFrame())
+        #expect(c.type == nil)
+        #expect(Array(c.body) == [9, 9, 9, 9, 8])
+        #expect(Array(c.bytes) == packet)
         #expect(try untyped.nextFrame() == nil)
+    }
+
+    final class Recorder: MessageTracer, @unchecked Sendable {
+        private let lock = NSLock()
+        private var _traced: [(TraceDirection, [UInt8])] = []
+        var traced: [(TraceDirection, [UInt8])] { lock.withLock { _traced } }
+        func trace(_ direction: TraceDirection, bytes: ArraySlice<UInt8>) {
+            lock.withLock { _traced.append((direction, Array(bytes))) }
+        }
+    }
+
+    @Test("the backend decoder traces every message's raw bytes, whatever the chunking")
+    func tracer() {
+        let recorder = Recorder()
+        var decoder = BackendMessageDecoder()
+        let stream = Self.backendStream
+        var rng = SeededRNG(seed: 11)
+        var offset = 0
+        var decoded: [BackendMessage] = []
+        for n in rng.chunkLengths(total: stream.count, maxChunk: 50) {
+            decoder.append(stream[offset..<(offset + n)])
+            offset += n
+            do throws(ProtocolError) {
+                while let m = try decoder.next(tracer: recorder) { decoded.append(m) }
+            } catch {
+                Issue.record("unexpected \(error)")
+            }
+        }
+        #expect(decoded == Samples.backend)
+        let traced = recorder.traced
+        #expect(traced.count == Samples.backend.count)
+        #expect(traced.allSatisfy { $0.0 == .backend })
+        #expect(traced.map(\.1) == Samples.backend.map(\.encoded))
+    }
+
+    @Test("a malformed message is still traced before it fails to decode")
+    func tracerSeesMalformed() {
+        let recorder = Recorder()
+        var decoder = BackendMessageDecoder()
+        let bad = typedMessage("Z", [UInt8(ascii: "X")])
+        decoder.append(bad)
+        #expect(throws: ProtocolError.self) { try decoder.next(tracer: recorder) }
+        #expect(recorder.traced.map(\.1) == [bad])
     }
 }

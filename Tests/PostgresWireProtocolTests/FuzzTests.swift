@@ -75,7 +75,7 @@ struct FuzzTests {
         let clock = ContinuousClock()
         let start = clock.now
         for i in 0..<20_000 {
-            let input = randomInput(&rng, types: i % 2 == 0 ? Self.backendTypes : Self.frontendTypes)
+            let input = Self.randomInput(&rng, types: i % 2 == 0 ? Self.backendTypes : Self.frontendTypes)
 
             var b = BackendMessageDecoder(maximumMessageSize: 1 << 16)
             b.append(input)
