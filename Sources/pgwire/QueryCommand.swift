@@ -36,6 +36,12 @@ struct QueryCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Write every protocol message of the session to FILE, in libpq's PQtrace format.", valueName: "FILE"))
     var trace: String?
 
+    @Flag(name: .long, help: "Use the extended protocol and request every result column in binary format (where the type has a binary codec), then render it as the server's text output would be. The output is the same as without --binary.")
+    var binary = false
+
+    @Option(name: .customLong("param"), help: "A value for $1, $2, … (repeatable), sent as a text-format parameter with the extended protocol.")
+    var params: [String] = []
+
     @Argument(help: "The SQL to run; several statements separated by semicolons are allowed.")
     var sql: String
 
@@ -85,8 +91,14 @@ struct QueryCommand: ParsableCommand {
             return 2
         }
         defer { tracer?.output.close() }
+        var options = ConnectionOptions()
+        if binary {
+            options.binaryResultTypes = { @Sendable (type: PostgresDataType) -> Bool in PostgresTextRenderer.supportsBinary(type) }
+        } else {
+            options.binaryResultTypes = BinaryResultTypes.none
+        }
         do {
-            connection = try Connection.connect(conninfo(), tracer: tracer)
+            connection = try Connection.connect(conninfo(), options: options, tracer: tracer)
         } catch {
             stderr.write("pgwire: error: \(describeConnectError(error))\n")
             return 2
@@ -105,6 +117,10 @@ struct QueryCommand: ParsableCommand {
         }
         var hadRows = false
         do {
+            if binary || !params.isEmpty {
+                try runExtended(connection, printer: printer)
+                return 0
+            }
             try connection.simpleQuery(sql) { event in
                 switch event {
                 case .columns(let columns):
@@ -137,6 +153,56 @@ struct QueryCommand: ParsableCommand {
             return 1
         }
         return 0
+    }
+
+    /// The extended-protocol path (--binary, --param): each statement of the string is parsed,
+    /// bound and executed in turn; binary columns are rendered back to the server's text form.
+    private func runExtended(_ connection: Connection, printer: ResultPrinter) throws {
+        func currentSettings() throws -> PostgresSessionSettings {
+            // extra_float_digits and bytea_output change text output but are not reported by the server.
+            let shown = try connection.simpleQuery("SELECT current_setting('extra_float_digits'), current_setting('bytea_output')")
+            let row = shown.first?.rows.first
+            return PostgresSessionSettings(parameters: connection.parameters, extraFloatDigits: Int(row?[0] ?? "1") ?? 1,
+                                           byteaOutput: row?[1] ?? "hex")
+        }
+        var settings = binary ? try currentSettings() : PostgresSessionSettings(parameters: connection.parameters)
+        let statements = params.isEmpty ? SQLStatements.split(sql) : [sql]
+        for statement in statements {
+            var bindings = PostgresBindings()
+            for p in params { bindings.appendText(p) }
+            var begun = false
+            let outcome = try connection.query(PostgresQuery(unsafeSQL: statement, bindings: bindings)) { row in
+                if !begun {
+                    printer.begin(columns: row.columns)
+                    begun = true
+                }
+                var values: [String?] = []
+                values.reserveCapacity(row.count)
+                var renderError: PostgresCodingError?
+                let fields = row.columns.fields
+                row.data.forEachColumn { index, bytes in
+                    guard let bytes else { values.append(nil); return }
+                    let field = fields[index]
+                    if field.formatCode == 1 {
+                        do throws(PostgresCodingError) {
+                            values.append(try PostgresTextRenderer.render(bytes, type: PostgresDataType(field.dataTypeOID),
+                                                                          typeModifier: field.typeModifier, settings: settings))
+                        } catch {
+                            renderError = error
+                            values.append(nil)
+                        }
+                    } else {
+                        values.append(String(decoding: bytes, as: UTF8.self))
+                    }
+                }
+                if let renderError { throw renderError }
+                printer.row(values)
+            }
+            if !begun, let columns = outcome.columns { printer.begin(columns: columns) }
+            printer.end(tag: outcome.commandTag, hadRows: outcome.columns != nil)
+            // SET, RESET and DISCARD change the settings that rendering follows.
+            if binary && ["SET", "RESET", "DISCARD ALL"].contains(outcome.commandTag) { settings = try currentSettings() }
+        }
     }
 
     private func describeConnectError(_ error: PostgresError) -> String {

@@ -256,6 +256,8 @@ private final class ProxySession: @unchecked Sendable {
     private var startupForwarded = false
     private var clientBytes = 0
     private var serverBytes = 0
+    /// How long a client may keep its side open after the server closed the connection.
+    static let clientGracePeriod: DispatchTimeInterval = .seconds(10)
 
     init(proxy: TraceProxy, number: Int, client: Int32, peer: String) {
         self.proxy = proxy
@@ -312,13 +314,20 @@ private final class ProxySession: @unchecked Sendable {
         lock.withLock { commentLocked("connection \(number) from \(peer) to \(proxy.configuration.upstream)") }
 
         let serverDone = DispatchSemaphore(value: 0)
+        let clientDone = DispatchSemaphore(value: 0)
         let backward = Thread { [self] in
             relayFromServer()
+            // The server has closed: a client that neither closes nor sends anything any more
+            // (PostgreSQL would not read it) gets a grace period, then its side is shut too.
+            if clientDone.wait(timeout: .now() + Self.clientGracePeriod) == .timedOut {
+                shutdown(client, Int32(SHUT_RDWR))
+            }
             serverDone.signal()
         }
         backward.stackSize = 256 * 1024
         backward.start()
         relayFromClient()
+        clientDone.signal()
         serverDone.wait()
         lock.withLock {
             commentLocked("connection \(number) closed (\(endReason ?? "both sides closed")): \(clientBytes) bytes from the client, \(serverBytes) from the server")

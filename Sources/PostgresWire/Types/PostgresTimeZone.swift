@@ -10,6 +10,11 @@ public final class PostgresTimeZone: Sendable {
         public var utcOffset: Int32
         public var isDST: Bool
         public var abbreviation: String
+        public init(utcOffset: Int32, isDST: Bool, abbreviation: String) {
+            self.utcOffset = utcOffset
+            self.isDST = isDST
+            self.abbreviation = abbreviation
+        }
     }
 
     public let name: String
