@@ -42,10 +42,16 @@ struct QueryCommand: ParsableCommand {
     @Option(name: .customLong("param"), help: "A value for $1, $2, … (repeatable), sent as a text-format parameter with the extended protocol.")
     var params: [String] = []
 
-    @Argument(help: "The SQL to run; several statements separated by semicolons are allowed.")
-    var sql: String
+    @Argument(parsing: .allUnrecognized, help: "The SQL to run; several statements separated by semicolons are allowed.")
+    var sqlArguments: [String] = []
+
+    /// The SQL text (it may begin with "-", as a comment does).
+    var sql: String { sqlArguments.joined(separator: " ") }
 
     func validate() throws {
+        guard sqlArguments.count == 1 else {
+            throw ValidationError(sqlArguments.isEmpty ? "Missing expected argument '<sql>'" : "Expected one SQL argument, got \(sqlArguments.count): \(sqlArguments.joined(separator: " "))")
+        }
         guard OutputFormat(rawValue: format) != nil else {
             throw ValidationError("--format must be one of: aligned, csv, unaligned")
         }
@@ -104,8 +110,9 @@ struct QueryCommand: ParsableCommand {
             return 2
         }
         defer { connection.close() }
+        let query = sql
         connection.noticeHandler = { notice in
-            let text = "\(notice.localizedSeverity ?? notice.severity):  \(notice.message)\n"
+            let text = formatDiagnostic(notice, query: query, includeSQLState: false, isError: false)
             FileHandle.standardError.write(Data(text.utf8))
         }
 
@@ -116,6 +123,7 @@ struct QueryCommand: ParsableCommand {
         case .aligned: printer = AlignedPrinter(out: stdout)
         }
         var hadRows = false
+        var copiedOut = false
         do {
             if binary || !params.isEmpty {
                 try runExtended(connection, printer: printer)
@@ -129,12 +137,14 @@ struct QueryCommand: ParsableCommand {
                 case .row(let row):
                     printer.row(row.textValues)
                 case .commandComplete(let complete):
-                    printer.end(tag: complete.tag, hadRows: hadRows)
+                    // psql prints no status line after COPY … TO STDOUT.
+                    if !copiedOut { printer.end(tag: complete.tag, hadRows: hadRows) }
                     hadRows = false
+                    copiedOut = false
                 case .emptyQuery:
                     break
                 case .copyOut:
-                    break
+                    copiedOut = true
                 case .copyData(let data):
                     stdout.write(bytes: data)
                 }
@@ -142,7 +152,12 @@ struct QueryCommand: ParsableCommand {
         } catch let error as PostgresError {
             stdout.flush()
             if case .server(let serverError) = error {
-                stderr.write(formatServerError(serverError, query: sql))
+                stderr.write(formatDiagnostic(serverError, query: sql, includeSQLState: true, isError: true))
+                if connection.isClosed {
+                    // The server ended the session (FATAL): psql reports the lost connection and exits 2.
+                    stderr.write("server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.\nconnection to server was lost\n")
+                    return 2
+                }
                 return 1
             }
             stderr.write("pgwire: error: \(error.message)\n")
@@ -215,34 +230,3 @@ struct QueryCommand: ParsableCommand {
     }
 }
 
-/// psql's error report (verbosity "default" plus the SQLSTATE): severity, code and message,
-/// the statement line with a caret under the error position, DETAIL, HINT, QUERY and CONTEXT.
-func formatServerError(_ e: ServerError, query: String) -> String {
-    var text = "\(e.localizedSeverity ?? e.severity):  \(e.sqlState): \(e.message)\n"
-    if let position = e.position {
-        text += errorPositionLines(query: query, position: position)
-    }
-    if let detail = e.detail { text += "DETAIL:  \(detail)\n" }
-    if let hint = e.hint { text += "HINT:  \(hint)\n" }
-    if let internalQuery = e.internalQuery { text += "QUERY:  \(internalQuery)\n" }
-    if let context = e.where { text += "CONTEXT:  \(context)\n" }
-    return text
-}
-
-/// "LINE n: <text>" and a caret under the character at `position` (1-based, in characters).
-func errorPositionLines(query: String, position: Int) -> String {
-    let characters = Array(query)
-    guard position >= 1, position <= characters.count + 1 else { return "" }
-    var lineNumber = 1
-    var lineStart = 0
-    for i in 0..<(position - 1) where characters[i] == "\n" {
-        lineNumber += 1
-        lineStart = i + 1
-    }
-    var lineEnd = lineStart
-    while lineEnd < characters.count && characters[lineEnd] != "\n" && characters[lineEnd] != "\r" { lineEnd += 1 }
-    let prefix = "LINE \(lineNumber): "
-    let lineText = String(characters[lineStart..<lineEnd]).replacingOccurrences(of: "\t", with: " ")
-    let caretOffset = TextWidth.displayLines(String(characters[lineStart..<(position - 1)]).replacingOccurrences(of: "\t", with: " ")).last?.width ?? 0
-    return prefix + lineText + "\n" + String(repeating: " ", count: prefix.count + caretOffset) + "^\n"
-}

@@ -25,18 +25,19 @@ struct TraceCommand: ParsableCommand {
             clients with sslmode=require or stricter will refuse to continue; use sslmode=prefer \
             (libpq's default) or disable.
 
-            Example: pgwire trace --listen 127.0.0.1:6432 --upstream 127.0.0.1:5432 --no-timestamps
-                     psql "host=127.0.0.1 port=6432 dbname=postgres"
+            Example (two terminals):
+              pgwire trace --upstream 127.0.0.1:5432 --no-timestamps
+              psql "host=127.0.0.1 port=6432 dbname=postgres"
             """
     )
 
-    @Option(name: .long, help: "Address to listen on: HOST:PORT, [IPv6]:PORT (port 0 picks a free port).")
+    @Option(name: .long, help: ArgumentHelp("Address to listen on: HOST:PORT, [IPv6]:PORT (port 0 picks a free port).", valueName: "HOST:PORT"))
     var listen: String = "127.0.0.1:6432"
 
-    @Option(name: .long, help: "The server: HOST:PORT, [IPv6]:PORT, or /socket/directory:PORT for a Unix-domain socket.")
+    @Option(name: .long, help: ArgumentHelp("The server: HOST:PORT, [IPv6]:PORT, or /socket/directory:PORT for a Unix-domain socket.", valueName: "HOST:PORT"))
     var upstream: String
 
-    @Option(name: [.customShort("o"), .long], help: "Write the trace to FILE instead of standard output.")
+    @Option(name: [.customShort("o"), .long], help: ArgumentHelp("Write the trace to FILE instead of standard output.", valueName: "FILE"))
     var output: String?
 
     @Flag(name: .long, help: "Omit the timestamp column (libpq's PQTRACE_SUPPRESS_TIMESTAMPS).")

@@ -237,7 +237,7 @@ public final class Connection: @unchecked Sendable {
         if broken == nil {
             stateLock.withLock { broken = error }
             transport.close()
-            logger.error("connection broken", metadata: ["error": "\(error.message)"])
+            logger.debug("connection broken", metadata: ["error": "\(error.message)"])
         }
         return error
     }
