@@ -81,6 +81,8 @@ let csvCorpus: [OracleCase] = [
     OracleCase("only semicolons", ";;"),
     OracleCase("only a comment", "-- nothing here"),
     OracleCase("empty statements between", "SELECT 1 AS one;;; SELECT 2 AS two;"),
+    OracleCase("leading comment line", "-- leading comment\nSELECT 1 AS one"),
+    OracleCase("COMMIT without transaction (WARNING)", "COMMIT"),
     OracleCase("trailing comment", "SELECT 1 AS one -- trailing"),
     OracleCase("EXPLAIN", "EXPLAIN (COSTS OFF) SELECT * FROM fixed_items WHERE id = 1"),
 
@@ -130,6 +132,22 @@ struct CSVOracleTests {
         #expect(pgwire.stderr.contains("NOTICE:  hello 42"), "pgwire stderr: \(visualize(pgwire.stderr))")
         #expect(!pgwire.stdout.contains("NOTICE"))
         #expect(pgwire.status == 0)
+    }
+
+    @Test func warningsGoToStderr() throws {
+        let (psql, pgwire) = try expectSameOutput("COMMIT", psqlFlags: ["--csv"], pgwireFlags: ["--format", "csv"])
+        #expect(psql.stderr.contains("WARNING:  there is no transaction in progress"))
+        #expect(pgwire.stderr.contains("WARNING:  there is no transaction in progress"), "pgwire stderr: \(visualize(pgwire.stderr))")
+        #expect(pgwire.status == 0)
+    }
+
+    @Test func noticeDetailAndHintGoToStderr() throws {
+        let sql = "DO $$ BEGIN RAISE NOTICE 'with extras' USING DETAIL = 'the detail', HINT = 'the hint'; END $$"
+        let (psql, pgwire) = try expectSameOutput(sql, psqlFlags: ["--csv"], pgwireFlags: ["--format", "csv"])
+        for line in ["NOTICE:  with extras", "DETAIL:  the detail", "HINT:  the hint"] {
+            #expect(psql.stderr.contains(line))
+            #expect(pgwire.stderr.contains(line), "psql stderr:\n\(visualize(psql.stderr))\npgwire stderr:\n\(visualize(pgwire.stderr))")
+        }
     }
 
     @Test func failingStatementExitsWithOne() throws {

@@ -56,14 +56,19 @@ enum PgwireBinary {
             starts.append(URL(fileURLWithPath: argv0, relativeTo: cwd).standardizedFileURL)
         }
         for start in starts {
-            var directory = start.resolvingSymlinksInPath().standardizedFileURL
-            // Walk up at most four levels: the executable's own directory, then the bundle's parents.
-            for _ in 0..<4 {
-                directory = directory.deletingLastPathComponent()
+            // The directory holding the test executable (Linux), or holding the .xctest bundle that
+            // contains it (macOS: .../debug/X.xctest/Contents/MacOS/X).
+            var url = start.resolvingSymlinksInPath().standardizedFileURL
+            var directories = [url.deletingLastPathComponent()]
+            while url.pathComponents.count > 1 {
+                if url.pathExtension == "xctest" { directories.append(url.deletingLastPathComponent()) }
+                url = url.deletingLastPathComponent()
+            }
+            for directory in directories {
                 let candidate = directory.appendingPathComponent("pgwire").path
-                if !searched.contains(candidate) { searched.append(candidate) }
+                if searched.contains(candidate) { continue }
+                searched.append(candidate)
                 if isExecutableFile(candidate) { return .success(candidate) }
-                if directory.path == "/" { break }
             }
         }
         return .failure(PgwireBinaryNotFound(searched: searched))
@@ -92,6 +97,9 @@ enum CLIFixture {
                 (2, 'banana, ripe', 0.5, '{"yellow \\"bright\\"",NULL}'),
                 (3, NULL, NULL, '{}'),
                 (10, E'multi\\nline', 1000000.00, NULL);
+            -- The table of the README's example query.
+            CREATE TABLE t (id int, name text);
+            INSERT INTO t VALUES (1, 'one'), (2, NULL), (3, 'three, with comma');
             """)
         return server
     }
@@ -121,18 +129,45 @@ struct OracleCase: Sendable, CustomTestStringConvertible {
 }
 
 /// `cat -A`-like rendering: `$` at line ends, `^I` for tab, `^M` for CR, `^X` for other control
-/// characters, `^?` for DEL. Non-ASCII UTF-8 is kept readable.
+/// characters, `^?` for DEL; invisible or line-breaking Unicode (C1 controls, zero-width and
+/// directional marks, U+2028/9, BOM, soft hyphen) as `<U+XXXX>`, and invalid UTF-8 as `M-xx`. Other
+/// non-ASCII text is kept readable.
 func visualize(_ bytes: [UInt8]) -> String {
-    var out: [UInt8] = []
-    for byte in bytes {
-        switch byte {
-        case 10: out += Array("$\n".utf8)
-        case 0..<32: out += [UInt8(ascii: "^"), byte + 64]
-        case 127: out += Array("^?".utf8)
-        default: out.append(byte)
+    var out = ""
+    var iterator = bytes.makeIterator()
+    var decoder = UTF8()
+    var offset = 0
+    loop: while true {
+        let before = offset
+        switch decoder.decode(&iterator) {
+        case .scalarValue(let scalar):
+            let length = String(scalar).utf8.count
+            offset += length
+            switch scalar.value {
+            case 10: out += "$\n"
+            case 0..<32: out += "^" + String(UnicodeScalar(UInt8(scalar.value) + 64))
+            case 127: out += "^?"
+            case 0x80...0x9F, 0xAD, 0x200B...0x200F, 0x2028...0x202E, 0x2060...0x2064, 0xFEFF:
+                out += "<U+" + String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 4) + ">"
+            default: out.unicodeScalars.append(scalar)
+            }
+        case .emptyInput:
+            break loop
+        case .error:
+            // Re-sync one byte at a time, showing the offending byte.
+            offset = before + 1
+            out += "M-" + String(bytes[before], radix: 16).leftPadded(to: 2)
+            iterator = Array(bytes[offset...]).makeIterator()
+            decoder = UTF8()
         }
     }
-    return String(decoding: out, as: UTF8.self)
+    return out
+}
+
+private extension String {
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
 }
 
 func visualize(_ text: String) -> String { visualize(Array(text.utf8)) }
@@ -143,7 +178,8 @@ func describeDifference(expected: [UInt8], actual: [UInt8], expectedLabel: Strin
     if expected.count + actual.count <= 6000 {
         return "--- \(expectedLabel) (\(expected.count) bytes) ---\n\(visualize(expected))\n--- \(actualLabel) (\(actual.count) bytes) ---\n\(visualize(actual))"
     }
-    let firstDifference = zip(expected, actual).firstIndex { $0 != $1 } ?? min(expected.count, actual.count)
+    let common = min(expected.count, actual.count)
+    let firstDifference = (0..<common).first { expected[$0] != actual[$0] } ?? common
     let lineNumber = expected[..<firstDifference].filter { $0 == 10 }.count
     func window(_ bytes: [UInt8]) -> String {
         let lines = bytes.split(separator: 10, omittingEmptySubsequences: false)
@@ -173,12 +209,14 @@ func expectSameOutput(
     let environment = server.environment(role: role, unixSocket: unixSocket)
     let expected = try runPsql(server, psqlFlags + ["-c", sql], environment: environment)
     let actual = try runPgwire(["query"] + pgwireFlags + [sql], environment: environment)
+    let sameStdout = actual.stdoutData == expected.stdoutData
     #expect(
-        actual.stdoutData == expected.stdoutData,
+        sameStdout,
         "stdout differs for \(visualize(sql)) (psql \(psqlFlags), pgwire \(pgwireFlags))\n\(describeDifference(expected: expected.stdoutData, actual: actual.stdoutData))\n--- psql stderr ---\n\(visualize(expected.stderr))\n--- pgwire stderr ---\n\(visualize(actual.stderr))",
         sourceLocation: sourceLocation)
+    let sameStatus = actual.status == expected.status
     #expect(
-        actual.status == expected.status,
+        sameStatus,
         "exit code differs for \(visualize(sql)): psql \(expected.status), pgwire \(actual.status)\n--- psql stderr ---\n\(visualize(expected.stderr))\n--- pgwire stderr ---\n\(visualize(actual.stderr))",
         sourceLocation: sourceLocation)
     return (expected, actual)
