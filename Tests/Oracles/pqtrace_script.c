@@ -220,10 +220,15 @@ notifications(PGconn *conn)
 {
 	PGnotify   *notify;
 	int			count = 0;
+	char		sql[256];
 
-	exec_expect(conn, "LISTEN trace_channel", PGRES_COMMAND_OK);
-	exec_expect(conn, "NOTIFY trace_channel, 'first payload'", PGRES_COMMAND_OK);
-	exec_expect(conn, "SELECT pg_notify('trace_channel', 'second payload')", PGRES_TUPLES_OK);
+	/* A channel of this session's own, so that concurrent runs do not hear each other. */
+	snprintf(sql, sizeof(sql), "LISTEN trace_channel_%d", PQbackendPID(conn));
+	exec_expect(conn, sql, PGRES_COMMAND_OK);
+	snprintf(sql, sizeof(sql), "NOTIFY trace_channel_%d, 'first payload'", PQbackendPID(conn));
+	exec_expect(conn, sql, PGRES_COMMAND_OK);
+	snprintf(sql, sizeof(sql), "SELECT pg_notify('trace_channel_%d', 'second payload')", PQbackendPID(conn));
+	exec_expect(conn, sql, PGRES_TUPLES_OK);
 	PQconsumeInput(conn);
 	while ((notify = PQnotifies(conn)) != NULL)
 	{
@@ -251,12 +256,49 @@ transactions(PGconn *conn)
 	exec_expect(conn, "ROLLBACK", PGRES_COMMAND_OK);
 }
 
+/* Reads one pipeline segment's results: per statement a result and the NULL after it; then the sync. */
+static void
+pipeline_results(PGconn *conn, int statements, const char *step)
+{
+	PGresult   *res;
+	int			i;
+
+	for (i = 0; i <= statements; i++)
+	{
+		res = PQgetResult(conn);
+		if (res == NULL)
+		{
+			fail(step, "unexpected NULL result");
+			return;
+		}
+		printf("%s result %d: %s\n", step, i, PQresStatus(PQresultStatus(res)));
+		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC)
+		{
+			PQclear(res);
+			if (i != statements)
+				fail(step, "sync came early");
+			return;
+		}
+		PQclear(res);
+		res = PQgetResult(conn);
+		if (res != NULL)
+		{
+			fail(step, "expected NULL after a result");
+			PQclear(res);
+		}
+	}
+}
+
+/*
+ * Pipeline mode. Each segment's results are read before the next segment is queued: PQtrace
+ * prints a frontend message when libpq queues it, the proxy when it crosses the wire, and a
+ * segment queued while the previous one's results are already arriving would put the lines in a
+ * different (timing-dependent) order.
+ */
 static void
 pipeline(PGconn *conn)
 {
 	const char *values[1] = {"7"};
-	PGresult   *res;
-	int			i;
 
 	if (PQenterPipelineMode(conn) != 1)
 	{
@@ -268,34 +310,14 @@ pipeline(PGconn *conn)
 	PQsendPrepare(conn, "pipelined", "SELECT count(*) FROM trace_t WHERE id > $1", 1, NULL);
 	PQsendQueryPrepared(conn, "pipelined", 1, values, NULL, NULL, 0);
 	PQpipelineSync(conn);
-	/* A failing statement aborts the rest of its pipeline segment. */
+	pipeline_results(conn, 4, "pipeline");
+
+	/* A failing statement aborts the rest of its segment. */
 	PQsendQueryParams(conn, "SELECT 1/0", 0, NULL, NULL, NULL, NULL, 0);
 	PQsendQueryParams(conn, "SELECT 'skipped'", 0, NULL, NULL, NULL, NULL, 0);
 	PQpipelineSync(conn);
+	pipeline_results(conn, 2, "aborted pipeline");
 
-	/* Four statements, sync, two statements, sync: each statement's result then NULL; syncs alone. */
-	for (i = 0; i < 8; i++)
-	{
-		res = PQgetResult(conn);
-		if (res == NULL)
-		{
-			fail("pipeline", "unexpected NULL result");
-			break;
-		}
-		printf("pipeline result %d: %s\n", i, PQresStatus(PQresultStatus(res)));
-		if (PQresultStatus(res) != PGRES_PIPELINE_SYNC)
-		{
-			PQclear(res);
-			res = PQgetResult(conn);	/* the NULL that ends each statement's results */
-			if (res != NULL)
-			{
-				fail("pipeline", "expected NULL after a result");
-				PQclear(res);
-			}
-		}
-		else
-			PQclear(res);
-	}
 	if (PQexitPipelineMode(conn) != 1)
 		fail("pipeline exit", PQerrorMessage(conn));
 	else
@@ -334,8 +356,15 @@ main(int argc, char **argv)
 	if (strncmp(script, "query:", 6) == 0)
 	{
 		PGresult   *res = PQexec(conn, script + 6);
+		char	   *buffer;
 
 		printf("%s\n", PQresStatus(PQresultStatus(res)));
+		if (PQresultStatus(res) == PGRES_COPY_OUT)
+		{
+			while (PQgetCopyData(conn, &buffer, 0) > 0)
+				PQfreemem(buffer);
+			drain(conn);
+		}
 		PQclear(res);
 	}
 	else

@@ -303,10 +303,7 @@ private final class ProxySession: @unchecked Sendable {
             lock.withLock {
                 commentLocked("connection \(number) from \(peer): could not connect to upstream \(proxy.configuration.upstream): \(error.message)")
             }
-            // Tell a waiting libpq client why, in the protocol's own terms.
-            var message: [UInt8] = []
-            ErrorResponseBuilder.fatal(code: "08006", message: "pgwire trace could not connect to the server at \(proxy.configuration.upstream): \(error.message)", into: &message)
-            _ = message.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            refuse(because: "pgwire trace could not connect to the server at \(proxy.configuration.upstream): \(error.message)")
             return
         }
         defer { upstream.close() }
@@ -332,6 +329,30 @@ private final class ProxySession: @unchecked Sendable {
         lock.withLock {
             commentLocked("connection \(number) closed (\(endReason ?? "both sides closed")): \(clientBytes) bytes from the client, \(serverBytes) from the server")
         }
+    }
+
+    /// Tells a client the session cannot start, in the protocol's own terms: encryption requests
+    /// are declined first, then the StartupMessage is answered with a FATAL ErrorResponse.
+    private func refuse(because message: String) {
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var framer = FrontendMessageDecoder().framer
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        reading: while true {
+            let n = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return }
+            framer.append(buffer[0..<n])
+            while true {
+                guard let frame = try? framer.nextFrame() else { break reading }
+                guard frame.bytes.count >= 8 else { break }
+                let code = Self.int32(frame.bytes, at: 4)
+                guard code == StartupCode.sslRequest || code == StartupCode.gssEncRequest else { break reading }
+                guard sendAll([UInt8(ascii: "N")][...], to: client) else { return }
+            }
+        }
+        var response: [UInt8] = []
+        ErrorResponseBuilder.fatal(code: "08006", message: message, into: &response)
+        _ = sendAll(response[...], to: client)
     }
 
     // MARK: Client → server
