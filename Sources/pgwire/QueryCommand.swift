@@ -122,33 +122,12 @@ struct QueryCommand: ParsableCommand {
         case .unaligned: printer = UnalignedPrinter(out: stdout)
         case .aligned: printer = AlignedPrinter(out: stdout)
         }
-        var hadRows = false
-        var copiedOut = false
         do {
             if binary || !params.isEmpty {
-                try runExtended(connection, printer: printer)
+                try runExtended(connection, printer: printer, stdout: stdout)
                 return 0
             }
-            try connection.simpleQuery(sql) { event in
-                switch event {
-                case .columns(let columns):
-                    hadRows = true
-                    printer.begin(columns: columns)
-                case .row(let row):
-                    printer.row(row.textValues)
-                case .commandComplete(let complete):
-                    // psql prints no status line after COPY … TO STDOUT.
-                    if !copiedOut { printer.end(tag: complete.tag, hadRows: hadRows) }
-                    hadRows = false
-                    copiedOut = false
-                case .emptyQuery:
-                    break
-                case .copyOut:
-                    copiedOut = true
-                case .copyData(let data):
-                    stdout.write(bytes: data)
-                }
-            }
+            try runSimple(connection, sql, printer: printer, stdout: stdout)
         } catch let error as PostgresError {
             stdout.flush()
             if case .server(let serverError) = error {
@@ -170,9 +149,36 @@ struct QueryCommand: ParsableCommand {
         return 0
     }
 
+
+    /// The simple-protocol path: the whole string in one Query message, as psql -c sends it.
+    private func runSimple(_ connection: Connection, _ sql: String, printer: ResultPrinter, stdout: OutputBuffer) throws {
+        var hadRows = false
+        var copiedOut = false
+        try connection.simpleQuery(sql) { event in
+            switch event {
+            case .columns(let columns):
+                hadRows = true
+                printer.begin(columns: columns)
+            case .row(let row):
+                printer.row(row.textValues)
+            case .commandComplete(let complete):
+                // psql prints no status line after COPY … TO STDOUT.
+                if !copiedOut { printer.end(tag: complete.tag, hadRows: hadRows) }
+                hadRows = false
+                copiedOut = false
+            case .emptyQuery:
+                break
+            case .copyOut:
+                copiedOut = true
+            case .copyData(let data):
+                stdout.write(bytes: data)
+            }
+        }
+    }
+
     /// The extended-protocol path (--binary, --param): each statement of the string is parsed,
     /// bound and executed in turn; binary columns are rendered back to the server's text form.
-    private func runExtended(_ connection: Connection, printer: ResultPrinter) throws {
+    private func runExtended(_ connection: Connection, printer: ResultPrinter, stdout: OutputBuffer) throws {
         func currentSettings() throws -> PostgresSessionSettings {
             // extra_float_digits and bytea_output change text output but are not reported by the server.
             let shown = try connection.simpleQuery("SELECT current_setting('extra_float_digits'), current_setting('bytea_output')")
@@ -183,6 +189,11 @@ struct QueryCommand: ParsableCommand {
         var settings = binary ? try currentSettings() : PostgresSessionSettings(parameters: connection.parameters)
         let statements = params.isEmpty ? SQLStatements.split(sql) : [sql]
         for statement in statements {
+            if params.isEmpty && SQLStatements.isCopy(statement) {
+                // COPY streams CopyData, which the extended path does not print: send it as psql would.
+                try runSimple(connection, statement, printer: printer, stdout: stdout)
+                continue
+            }
             var bindings = PostgresBindings()
             for p in params { bindings.appendText(p) }
             var begun = false

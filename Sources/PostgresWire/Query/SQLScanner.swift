@@ -87,6 +87,24 @@ enum SQLScanner {
 
 /// Splitting a multi-statement string the way the server would execute it.
 public enum SQLStatements {
+    /// Whether the statement is a COPY (its first word, after comments and whitespace).
+    public static func isCopy(_ statement: String) -> Bool {
+        var firstWord = ""
+        var started = false
+        var done = false
+        SQLScanner.walk(Array(statement.utf8)) { _, c in
+            guard !done else { return }
+            let isLetter = (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
+            if isLetter {
+                started = true
+                firstWord.append(Character(Unicode.Scalar(c)))
+            } else if started || !(c == 32 || c == 9 || c == 10 || c == 13 || c == 40) {
+                done = true
+            }
+        }
+        return firstWord.lowercased() == "copy"
+    }
+
     /// The statements of `sql`, split at semicolons outside literals, quoted identifiers, dollar
     /// quotes and comments; empty statements are dropped (the server ignores them too).
     public static func split(_ sql: String) -> [String] {
