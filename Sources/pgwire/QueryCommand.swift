@@ -140,7 +140,9 @@ struct QueryCommand: ParsableCommand {
                 return 1
             }
             stderr.write("pgwire: error: \(error.message)\n")
-            // A connection lost mid-query is psql's exit status 2 as well.
+            // A query the driver refused to send (e.g. a wrong parameter count) is an SQL error;
+            // a connection lost mid-query is psql's exit status 2.
+            if case .invalidUsage = error { return 1 }
             return 2
         } catch {
             stderr.write("pgwire: error: \(error)\n")

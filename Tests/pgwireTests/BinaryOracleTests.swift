@@ -45,7 +45,7 @@ let typedCorpus: [OracleCase] = [
     OracleCase("enum and composite", #"SELECT 'happy'::mood, ARRAY['sad', 'très "content"']::mood[], ROW(1, 'x')::pair, ARRAY[ROW(2, 'y,z')::pair]"#),
     OracleCase("geometric and misc", "SELECT '(1,2)'::point, '1 hour'::interval * 3, 12.5::money, '<a/>'::xml, 'a b'::tsvector, '16/B374D848'::pg_lsn"),
     OracleCase("table columns", "SELECT * FROM fixed_items ORDER BY id"),
-    OracleCase("many rows", "SELECT i, i::float8 / 7, now() - i * interval '1 day', md5(i::text) FROM generate_series(1, 2000) i"),
+    OracleCase("many rows", "SELECT i, i::float8 / 7, timestamptz '2024-01-01 12:00:00+00' - i * interval '1 day 1 hour', md5(i::text) FROM generate_series(1, 2000) i"),
 ]
 
 @Suite("pgwire query --binary matches psql")

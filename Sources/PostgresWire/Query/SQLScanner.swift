@@ -3,6 +3,8 @@
 /// is sent.
 enum SQLScanner {
     static func highestPlaceholder(in sql: String) -> Int {
+        // PREPARE's $n belong to the statement it defines, not to this one.
+        if SQLStatements.firstWord(sql) == "prepare" { return 0 }
         let s = Array(sql.utf8)
         var i = 0
         var highest = 0
@@ -88,7 +90,10 @@ enum SQLScanner {
 /// Splitting a multi-statement string the way the server would execute it.
 public enum SQLStatements {
     /// Whether the statement is a COPY (its first word, after comments and whitespace).
-    public static func isCopy(_ statement: String) -> Bool {
+    public static func isCopy(_ statement: String) -> Bool { firstWord(statement) == "copy" }
+
+    /// The statement's first keyword, lowercased.
+    static func firstWord(_ statement: String) -> String {
         var firstWord = ""
         var started = false
         var done = false
@@ -102,7 +107,7 @@ public enum SQLStatements {
                 done = true
             }
         }
-        return firstWord.lowercased() == "copy"
+        return firstWord.lowercased()
     }
 
     /// The statements of `sql`, split at semicolons outside literals, quoted identifiers, dollar
