@@ -66,7 +66,8 @@ struct PostgresBuiltinType: Sendable {
     let name: String
     let kind: PostgresTypeKind
     let arrayOID: UInt32?
-    /// Whether the driver decodes (and the renderer prints) the binary form.
+    /// Whether result columns of this type are requested in binary: types with a Swift codec.
+    /// (The renderer prints more, e.g. geometric types: see `PostgresTextRenderer.supportsBinary`.)
     let binary: Bool
 }
 
@@ -75,16 +76,16 @@ enum PostgresBuiltinTypes {
     private static let scalars: [(UInt32, String, UInt32?, Bool)] = [
         (16, "bool", 1000, true), (17, "bytea", 1001, true), (18, "char", 1002, true), (19, "name", 1003, true),
         (20, "int8", 1016, true), (21, "int2", 1005, true), (22, "int2vector", 1006, true), (23, "int4", 1007, true),
-        (24, "regproc", 1008, false), (25, "text", 1009, true), (26, "oid", 1028, true), (27, "tid", 1010, true),
+        (24, "regproc", 1008, false), (25, "text", 1009, true), (26, "oid", 1028, true), (27, "tid", 1010, false),
         (28, "xid", 1011, true), (29, "cid", 1012, true), (30, "oidvector", 1013, true), (114, "json", 199, true),
-        (142, "xml", 143, false), (600, "point", 1017, true), (601, "lseg", 1018, true), (602, "path", 1019, true),
-        (603, "box", 1020, true), (604, "polygon", 1027, true), (628, "line", 629, true), (650, "cidr", 651, true),
-        (700, "float4", 1021, true), (701, "float8", 1022, true), (705, "unknown", nil, true), (718, "circle", 719, true),
+        (142, "xml", 143, false), (600, "point", 1017, false), (601, "lseg", 1018, false), (602, "path", 1019, false),
+        (603, "box", 1020, false), (604, "polygon", 1027, false), (628, "line", 629, false), (650, "cidr", 651, true),
+        (700, "float4", 1021, true), (701, "float8", 1022, true), (705, "unknown", nil, true), (718, "circle", 719, false),
         (774, "macaddr8", 775, true), (790, "money", 791, false), (829, "macaddr", 1040, true), (869, "inet", 1041, true),
         (1033, "aclitem", 1034, false), (1042, "bpchar", 1014, true), (1043, "varchar", 1015, true),
         (1082, "date", 1182, true), (1083, "time", 1183, true), (1114, "timestamp", 1115, true),
         (1184, "timestamptz", 1185, true), (1186, "interval", 1187, true), (1266, "timetz", 1270, true),
-        (1560, "bit", 1561, true), (1562, "varbit", 1563, true), (1700, "numeric", 1231, true),
+        (1560, "bit", 1561, false), (1562, "varbit", 1563, false), (1700, "numeric", 1231, true),
         (1790, "refcursor", 2201, true), (2202, "regprocedure", 2207, false), (2203, "regoper", 2208, false),
         (2204, "regoperator", 2209, false), (2205, "regclass", 2210, false), (2206, "regtype", 2211, false),
         (2249, "record", 2287, false), (2278, "void", nil, false), (2950, "uuid", 2951, true),

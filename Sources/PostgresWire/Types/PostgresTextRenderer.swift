@@ -21,6 +21,9 @@ public struct PostgresSessionSettings: Sendable, Hashable {
     /// 15 + n (float8) or 6 + n (float4) significant digits.
     public var extraFloatDigits: Int
     public var byteaOutput: ByteaOutput
+    /// The server's version as server_version_num (150018): output details that changed between
+    /// releases follow it ("char" escapes from 15, shortest floats from 12). Default: current.
+    public var serverVersionNumber: Int = 150_000
 
     /// Settings from their GUC spellings: DateStyle "ISO, MDY", IntervalStyle "postgres", …
     public init(dateStyle: String = "ISO, MDY", intervalStyle: String = "postgres", timeZone: String = "UTC",
@@ -38,6 +41,15 @@ public struct PostgresSessionSettings: Sendable, Hashable {
     public init(parameters: [String: String], extraFloatDigits: Int = 1, byteaOutput: String = "hex") {
         self.init(dateStyle: parameters["DateStyle"] ?? "ISO, MDY", intervalStyle: parameters["IntervalStyle"] ?? "postgres",
                   timeZone: parameters["TimeZone"] ?? "UTC", extraFloatDigits: extraFloatDigits, byteaOutput: byteaOutput)
+        if let version = parameters["server_version"].flatMap(Self.versionNumber) { serverVersionNumber = version }
+    }
+
+    /// "15.18 (Debian 15.18-0+deb12u1)" → 150018, "9.6.24" → 90624, "17beta1" → 170000.
+    static func versionNumber(_ text: String) -> Int? {
+        let numbers = text.prefix { $0.isNumber || $0 == "." }.split(separator: ".").compactMap { Int($0) }
+        guard let major = numbers.first else { return nil }
+        if major >= 10 { return major * 10_000 + (numbers.count > 1 ? numbers[1] : 0) }
+        return major * 10_000 + (numbers.count > 1 ? numbers[1] * 100 : 0) + (numbers.count > 2 ? numbers[2] : 0)
     }
 
     public static let `default` = PostgresSessionSettings()
@@ -88,14 +100,15 @@ public enum PostgresTextRenderer {
     ]
 
     private static func supports(_ type: PostgresDataType, registry: PostgresTypeRegistry, depth: Int) -> Bool {
-        guard depth < 8, let entry = registry.entry(for: type), entry.binary else { return false }
+        if builtinRenderable.contains(type.rawValue) { return true }
+        guard depth < 8, let entry = registry.entry(for: type) else { return false }
         switch entry.kind {
-        case .base: return builtinRenderable.contains(type.rawValue) || entry.render != nil
+        case .base: return entry.binary && entry.render != nil
         case .array(let element): return supports(element, registry: registry, depth: depth + 1)
         case .range(let subtype): return supports(subtype, registry: registry, depth: depth + 1)
         case .multirange(let range): return supports(range, registry: registry, depth: depth + 1)
-        case .enumeration, .textual: return true
-        case .composite: return type != .record
+        case .enumeration, .textual: return entry.binary
+        case .composite: return entry.binary && type != .record
         }
     }
 
@@ -108,17 +121,25 @@ public enum PostgresTextRenderer {
 
     /// float8out: shortest round-trip digits (extra_float_digits > 0) or %.{15+n}g.
     public static func formatFloat8(_ d: Double, extraFloatDigits: Int = 1) -> String {
+        formatFloat8(d, extraFloatDigits: extraFloatDigits, shortest: extraFloatDigits > 0)
+    }
+
+    static func formatFloat8(_ d: Double, extraFloatDigits: Int, shortest: Bool) -> String {
         if d.isNaN { return "NaN" }
         if d.isInfinite { return d < 0 ? "-Infinity" : "Infinity" }
-        if extraFloatDigits > 0 { return PostgresFloatFormat.shortest(d.description, fixedExponentLimit: 15) }
+        if shortest { return PostgresFloatFormat.shortest(PostgresFloatFormat.ryuDigits(d), fixedExponentLimit: 15) }
         return PostgresFloatFormat.printfG(d, precision: max(1, 15 + extraFloatDigits))
     }
 
     /// float4out: shortest round-trip digits (extra_float_digits > 0) or %.{6+n}g.
     public static func formatFloat4(_ f: Float, extraFloatDigits: Int = 1) -> String {
+        formatFloat4(f, extraFloatDigits: extraFloatDigits, shortest: extraFloatDigits > 0)
+    }
+
+    static func formatFloat4(_ f: Float, extraFloatDigits: Int, shortest: Bool) -> String {
         if f.isNaN { return "NaN" }
         if f.isInfinite { return f < 0 ? "-Infinity" : "Infinity" }
-        if extraFloatDigits > 0 { return PostgresFloatFormat.shortest(f.description, fixedExponentLimit: 6) }
+        if shortest { return PostgresFloatFormat.shortest(PostgresFloatFormat.ryuDigits(f), fixedExponentLimit: 6) }
         return PostgresFloatFormat.printfG(Double(f), precision: max(1, 6 + extraFloatDigits))
     }
 
@@ -191,8 +212,11 @@ private struct Renderer {
         try PostgresCodecSupport.strictString(bytes, type: type, swiftType: String.self)
     }
 
+    /// Before 12, a positive extra_float_digits meant %g with more digits, not the shortest form.
+    var shortestFloats: Bool { settings.extraFloatDigits > 0 && settings.serverVersionNumber >= 120_000 }
+
     func float8(_ bits: UInt64) -> String {
-        PostgresTextRenderer.formatFloat8(Double(bitPattern: bits), extraFloatDigits: settings.extraFloatDigits)
+        PostgresTextRenderer.formatFloat8(Double(bitPattern: bits), extraFloatDigits: settings.extraFloatDigits, shortest: shortestFloats)
     }
 
     mutating func zone() -> PostgresTimeZone {
@@ -215,7 +239,11 @@ private struct Renderer {
         case 18:
             let c = try exact(UInt8.self, bytes, type)
             if c == 0 { return "" }
-            if c >= 0x80 { return "\\" + String(c >> 6) + String((c >> 3) & 7) + String(c & 7) }
+            if c >= 0x80 {
+                // Before 15, charout printed the byte itself.
+                if settings.serverVersionNumber < 150_000 { return String(decoding: [c], as: UTF8.self) }
+                return "\\" + String(c >> 6) + String((c >> 3) & 7) + String(c & 7)
+            }
             return String(UnicodeScalar(c))
         case 20: return String(try exact(Int64.self, bytes, type))
         case 21: return String(try exact(Int16.self, bytes, type))
@@ -234,7 +262,8 @@ private struct Renderer {
         case 3802, 4072:
             guard bytes.first == 1 else { throw reader(bytes, type).invalid("unsupported version") }
             return try text(bytes.dropFirst(), type)
-        case 700: return PostgresTextRenderer.formatFloat4(Float(bitPattern: try exact(UInt32.self, bytes, type)), extraFloatDigits: settings.extraFloatDigits)
+        case 700: return PostgresTextRenderer.formatFloat4(Float(bitPattern: try exact(UInt32.self, bytes, type)),
+                                                           extraFloatDigits: settings.extraFloatDigits, shortest: shortestFloats)
         case 701: return float8(try exact(UInt64.self, bytes, type))
         case 1700: return try PostgresNumeric.decodeBinary(bytes, type: type, swiftType: String.self).description
         case 2950:
@@ -483,6 +512,92 @@ enum PostgresFloatFormat {
         let magnitude = abs(e10)
         out += magnitude < 10 ? "0\(magnitude)" : "\(magnitude)"
         return out
+    }
+
+    /// Swift's `description` is the shortest string that reads back as the value, like the Ryu
+    /// algorithm the server uses; but the server's Ryu never picks a boundary of the rounding
+    /// interval (the midpoints to the neighbouring floats), which ties-to-even reading would accept
+    /// for an even mantissa: 1e23 prints as 9.999999999999999e+22. Detect that case and redo it.
+    static func ryuDigits(_ d: Double) -> String {
+        let description = d.description
+        guard d.isFinite, d.exponent >= 53, d.significandBitPattern & 1 == 0 else { return description }
+        let m = (UInt64(1) << 52) | d.significandBitPattern
+        let e = Int(d.exponent) - 52  // d = m * 2^e, e >= 1
+        let isBound = { (text: String) in isMidpoint(text, mantissa: m, exponent: e, powerOfTwo: d.significandBitPattern == 0, maxPow5: 23) }
+        guard isBound(description) else { return description }
+        return alternative(d, description, maxDigits: 17) { Double($0) == d && !isBound($0) }
+    }
+
+    static func ryuDigits(_ f: Float) -> String {
+        let description = f.description
+        guard f.isFinite, f.exponent >= 24, f.significandBitPattern & 1 == 0 else { return description }
+        let m = (UInt64(1) << 23) | UInt64(f.significandBitPattern)
+        let e = Int(f.exponent) - 23
+        let isBound = { (text: String) in isMidpoint(text, mantissa: m, exponent: e, powerOfTwo: f.significandBitPattern == 0, maxPow5: 10) }
+        guard isBound(description) else { return description }
+        return alternative(Double(f), description, maxDigits: 9) { Float($0) == f && !isBound($0) }
+    }
+
+    /// Whether the decimal `text` is exactly the midpoint between m·2^e (e ≥ 1) and a neighbour.
+    private static func isMidpoint(_ text: String, mantissa m: UInt64, exponent e: Int, powerOfTwo: Bool, maxPow5: Int) -> Bool {
+        guard let parts = decimalParts(text) else { return false }
+        if equals(parts, odd: 2 * m + 1, twoExponent: e - 1, maxPow5: maxPow5) { return true }
+        // Below a power of two the neighbour is half as far.
+        return powerOfTwo ? equals(parts, odd: 4 * m - 1, twoExponent: e - 2, maxPow5: maxPow5)
+                          : equals(parts, odd: 2 * m - 1, twoExponent: e - 1, maxPow5: maxPow5)
+    }
+
+    /// digits·10^k == odd·2^t, exactly (t ≥ 0, small k).
+    private static func equals(_ parts: (UInt64, Int), odd: UInt64, twoExponent t: Int, maxPow5: Int) -> Bool {
+        let (digits, k) = parts
+        guard t >= 0, k >= 0, k <= maxPow5 else { return false }
+        var p5: UInt64 = 1
+        for _ in 0..<k { p5 *= 5 }
+        guard odd % p5 == 0 else { return false }
+        let q = odd / p5  // digits·2^k == q·2^t
+        if t >= k {
+            let shift = t - k
+            guard shift < 64, q.leadingZeroBitCount > shift else { return false }
+            return digits == q << shift
+        }
+        let shift = k - t
+        guard shift < 64, digits.leadingZeroBitCount > shift else { return false }
+        return digits << shift == q
+    }
+
+    /// The integer digits and power of ten of a decimal string ("9.5e+22" → (95, 21)).
+    private static func decimalParts(_ text: String) -> (UInt64, Int)? {
+        var s = Substring(text)
+        if s.first == "-" { s = s.dropFirst() }
+        var exponent = 0
+        if let i = s.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+            guard let x = Int(s[s.index(after: i)...]) else { return nil }
+            exponent = x
+            s = s[..<i]
+        }
+        var digits: UInt64 = 0
+        var seenPoint = false
+        for c in s.utf8 {
+            if c == UInt8(ascii: ".") { seenPoint = true; continue }
+            let (m, o1) = digits.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(UInt64(c - 48))
+            guard !o1, !o2 else { return nil }
+            digits = a
+            if seenPoint { exponent -= 1 }
+        }
+        while digits != 0, digits % 10 == 0 { digits /= 10; exponent += 1 }
+        return (digits, exponent)
+    }
+
+    /// The shortest correctly rounded representation (at more digits than `description`) that
+    /// `accept`s, as %e text.
+    private static func alternative(_ value: Double, _ description: String, maxDigits: Int, accept: (String) -> Bool) -> String {
+        let start = max(1, (decimalParts(description).map { String($0.0).count }) ?? 1)
+        for length in start...maxDigits {
+            let candidate = String(format: "%.*e", length - 1, value)
+            if accept(candidate) { return candidate }
+        }
+        return String(format: "%.*e", maxDigits - 1, value)
     }
 
     /// C's %.{precision}g.

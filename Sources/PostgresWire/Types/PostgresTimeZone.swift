@@ -23,6 +23,8 @@ public final class PostgresTimeZone: Sendable {
     let transitionTypes: [Int]
     let defaultType: Int
     let rule: PosixRule?
+    /// Every UTC offset the zone uses (for local → UTC resolution).
+    let distinctOffsets: [Int32]
 
     init(name: String, types: [LocalTimeType], transitions: [Int64], transitionTypes: [Int], rule: PosixRule?) {
         self.name = name
@@ -30,6 +32,9 @@ public final class PostgresTimeZone: Sendable {
         self.transitions = transitions
         self.transitionTypes = transitionTypes
         self.rule = rule
+        var offsets: [Int32] = []
+        for t in self.types + [rule?.std, rule?.dst].compactMap({ $0 }) where !offsets.contains(t.utcOffset) { offsets.append(t.utcOffset) }
+        self.distinctOffsets = offsets
         // tzcode's defaulttype inference, for times before the first transition.
         var i = transitionTypes.contains(0) ? -1 : 0
         if i < 0, let first = transitionTypes.first, self.types[first].isDST {
@@ -63,20 +68,13 @@ public final class PostgresTimeZone: Sendable {
     }
 
     /// The local time types that could apply to a local wall-clock time (one normally, two in a
-    /// repeated hour, none in a skipped hour), with the UTC instants they give.
+    /// repeated hour, none in a skipped hour), with the UTC instants they give, earliest first.
     func candidates(localSeconds: Int64) -> [(LocalTimeType, Int64)] {
-        var seen: [Int32] = []
         var out: [(LocalTimeType, Int64)] = []
-        for probe in [localSeconds - 86_400 * 2, localSeconds, localSeconds + 86_400 * 2] {
-            let offset = localTimeType(atUnixSeconds: probe).utcOffset
-            for candidateOffset in [offset] + types.map(\.utcOffset) where !seen.contains(candidateOffset) {
-                let utc = localSeconds - Int64(candidateOffset)
-                let actual = localTimeType(atUnixSeconds: utc)
-                if actual.utcOffset == candidateOffset, !out.contains(where: { $0.1 == utc }) {
-                    seen.append(candidateOffset)
-                    out.append((actual, utc))
-                }
-            }
+        for offset in distinctOffsets {
+            let utc = localSeconds - Int64(offset)
+            let actual = localTimeType(atUnixSeconds: utc)
+            if actual.utcOffset == offset { out.append((actual, utc)) }
         }
         return out.sorted { $0.1 < $1.1 }
     }
