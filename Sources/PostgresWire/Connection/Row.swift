@@ -35,9 +35,13 @@ public struct Row: Sendable {
 
     public func isNull(at index: Int) -> Bool { data[index] == nil }
 
-    /// The column's value as text (text-format results), nil for NULL.
+    /// The column's value as text, nil for NULL: text-format values as sent, binary ones as the
+    /// server would print them (default session settings).
     public subscript(index: Int) -> String? {
-        data[index].map { String(decoding: $0, as: UTF8.self) }
+        guard let bytes = data[index] else { return nil }
+        let field = columns.fields[index]
+        if field.formatCode == 0 { return String(decoding: bytes, as: UTF8.self) }
+        return try? String.decode(from: bytes, type: PostgresDataType(field.dataTypeOID), format: .binary, context: .default)
     }
 
     /// The value of the first column with this name, nil for NULL or an unknown name.
@@ -46,11 +50,19 @@ public struct Row: Sendable {
         return self[i]
     }
 
-    /// Every column as text (nil for NULL).
+    /// Every column as text (nil for NULL), as `self[i]` gives it.
     public var textValues: [String?] {
         var values: [String?] = []
         values.reserveCapacity(count)
-        data.forEachColumn { _, bytes in values.append(bytes.map { String(decoding: $0, as: UTF8.self) }) }
+        let fields = columns.fields
+        data.forEachColumn { index, bytes in
+            guard let bytes else { values.append(nil); return }
+            if fields[index].formatCode == 0 {
+                values.append(String(decoding: bytes, as: UTF8.self))
+            } else {
+                values.append(try? String.decode(from: bytes, type: PostgresDataType(fields[index].dataTypeOID), format: .binary, context: .default))
+            }
+        }
         return values
     }
 
