@@ -249,3 +249,22 @@ extension Result where Failure == PostgresError {
         return nil
     }
 }
+
+@Suite struct MaximumMessageSizeTests {
+    @Test func oversizedRowBreaksTheConnectionWithATypedError() throws {
+        let server = try TestServer.shared()
+        let c = try Connection.connect(server.dsn(), options: ConnectionOptions(maximumMessageSize: 64 * 1024))
+        #expect(try c.simpleQuery("SELECT repeat('x', 1000)")[0].rows.count == 1)
+        #expect {
+            try c.simpleQuery("SELECT repeat('x', 100000)")
+        } throws: { error in
+            guard case PostgresError.protocolViolation(.messageTooLarge(_, _, let limit)) = error else { return false }
+            return limit == 64 * 1024
+        }
+        #expect(c.isClosed)
+        #expect { try c.simpleQuery("SELECT 1") } throws: { error in
+            if case PostgresError.connectionClosed = error { return true }
+            return false
+        }
+    }
+}

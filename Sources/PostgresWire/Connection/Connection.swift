@@ -25,6 +25,8 @@ public final class Connection: @unchecked Sendable {
     var _transactionStatus: TransactionStatus
     private var _noticeHandler: @Sendable (ServerError) -> Void
     private var _notificationHandler: (@Sendable (NotificationResponse) -> Void)?
+    /// DB-API session state (autocommit, transaction characteristics, cursor generation), guarded by `stateLock`.
+    var dbapi = DBAPIState()
 
     /// The server's process ID and cancellation key (BackendKeyData).
     public let backendKeyData: BackendKeyData?
@@ -78,6 +80,7 @@ public final class Connection: @unchecked Sendable {
         self.logger = logger
         self.transport = session.transport
         self.decoder = session.decoder
+        self.decoder.framer.maximumMessageSize = options.maximumMessageSize
         self._parameters = session.parameters
         self._transactionStatus = session.transactionStatus
         self.backendKeyData = session.backendKeyData

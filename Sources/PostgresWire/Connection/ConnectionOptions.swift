@@ -1,3 +1,5 @@
+import PostgresWireProtocol
+
 /// Driver settings that have no libpq connection-string keyword.
 public struct ConnectionOptions: Sendable {
     public enum StatementCacheMode: Sendable {
@@ -16,8 +18,15 @@ public struct ConnectionOptions: Sendable {
     /// makes its columns arrive in binary.
     public var binaryResultTypes: @Sendable (PostgresDataType) -> Bool
 
+    /// The largest server message accepted once the session is established; a larger one breaks
+    /// the connection with `ProtocolError.messageTooLarge` before anything is allocated for it.
+    /// 1 GiB by default, the server's own limit.
+    public var maximumMessageSize: Int
+
     public init(statementCacheCapacity: Int = 256, statementCacheMode: StatementCacheMode = .named,
-                binaryResultTypes: @escaping @Sendable (PostgresDataType) -> Bool = BinaryResultTypes.registered) {
+                binaryResultTypes: @escaping @Sendable (PostgresDataType) -> Bool = BinaryResultTypes.registered,
+                maximumMessageSize: Int = FrameDecoder.defaultMaximumMessageSize) {
+        self.maximumMessageSize = max(1024, maximumMessageSize)
         self.statementCacheCapacity = max(0, statementCacheCapacity)
         self.statementCacheMode = statementCacheMode
         self.binaryResultTypes = binaryResultTypes
