@@ -15,20 +15,7 @@ struct QueryCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "Connection string: a postgresql:// URI or key=value pairs.")
-    var dsn: String = ""
-
-    @Option(name: [.customShort("h"), .long], help: "Database server host or socket directory.")
-    var host: String?
-
-    @Option(name: [.customShort("p"), .long], help: "Database server port.")
-    var port: String?
-
-    @Option(name: [.customShort("U"), .long], help: "Database user name.")
-    var username: String?
-
-    @Option(name: [.customShort("d"), .long], help: "Database name.")
-    var dbname: String?
+    @OptionGroup var target: ConnectionArguments
 
     @Option(name: .long, help: "Output format: aligned (psql's default), csv (psql --csv) or unaligned (psql -A).")
     var format: String = "aligned"
@@ -66,27 +53,6 @@ struct QueryCommand: ParsableCommand {
         if exitCode != 0 { throw ExitCode(exitCode) }
     }
 
-    private func conninfo() -> String {
-        var parts = dsn.isEmpty ? [] : [dsn]
-        func add(_ key: String, _ value: String?) {
-            guard let value else { return }
-            let escaped = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'")
-            parts.append("\(key)='\(escaped)'")
-        }
-        add("host", host)
-        add("port", port)
-        add("user", username)
-        add("dbname", dbname)
-        if !parts.contains(where: { $0.contains("application_name") }) && !dsn.contains("application_name") {
-            parts.append("fallback_application_name=pgwire")
-        }
-        // A URI cannot be followed by key=value pairs; psql's own options take precedence the same way.
-        if dsn.hasPrefix("postgres://") || dsn.hasPrefix("postgresql://") {
-            return dsn
-        }
-        return parts.joined(separator: " ")
-    }
-
     func execute(stdout: OutputBuffer, stderr: OutputBuffer) -> Int32 {
         let connection: Connection
         let tracer: PQTraceWriter?
@@ -104,12 +70,18 @@ struct QueryCommand: ParsableCommand {
             options.binaryResultTypes = BinaryResultTypes.none
         }
         do {
-            connection = try Connection.connect(conninfo(), options: options, tracer: tracer)
+            connection = try Connection.connect(target.conninfo(), options: options, tracer: tracer)
         } catch {
             stderr.write("pgwire: error: \(describeConnectError(error))\n")
             return 2
         }
         defer { connection.close() }
+        // Ctrl-C cancels the running query, as in psql (the query then fails with 57014).
+        signal(SIGINT, SIG_IGN)
+        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        interrupt.setEventHandler { try? connection.cancel() }
+        interrupt.resume()
+        defer { interrupt.cancel() }
         let query = sql
         connection.noticeHandler = { notice in
             let text = formatDiagnostic(notice, query: query, includeSQLState: false, isError: false)
@@ -233,13 +205,5 @@ struct QueryCommand: ParsableCommand {
         }
     }
 
-    private func describeConnectError(_ error: PostgresError) -> String {
-        switch error {
-        case .connectionRejected(let peer, let e):
-            return "connection to \(peer) failed: \(e.localizedSeverity ?? e.severity):  \(e.sqlState): \(e.message)"
-        default:
-            return error.message
-        }
-    }
 }
 

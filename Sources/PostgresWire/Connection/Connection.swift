@@ -292,6 +292,39 @@ public final class Connection: @unchecked Sendable {
         }
     }
 
+    /// Reads while idle: notifications, notices and parameter changes are dispatched; returns
+    /// after the first notification, or when the deadline passes. Anything else is a violation.
+    func waitForAsynchronousMessages(until deadline: Deadline?) throws(PostgresError) {
+        while true {
+            // Dispatch what is already buffered first.
+            let message: BackendMessage
+            do throws(PostgresError) {
+                message = try Self.readMessage(transport: transport, decoder: &decoder, deadline: deadline, tracer: tracer) { error in
+                    if case .timeout = error { return error }
+                    return self.fail(error)
+                }
+            } catch {
+                if case .timeout = error { return }
+                throw error
+            }
+            switch message {
+            case .notificationResponse(let n):
+                stateLock.withLock { _notificationHandler }?(n)
+                return
+            case .noticeResponse(let f):
+                stateLock.withLock { _noticeHandler }(ServerError(fields: f))
+            case .parameterStatus(let p):
+                stateLock.withLock { _parameters[p.name] = p.value }
+            case .errorResponse(let f):
+                // A FATAL while idle (e.g. the backend was terminated): the connection is over.
+                let error = ServerError(fields: f)
+                throw fail(.server(error))
+            default:
+                throw fail(.protocolViolation(.unexpectedMessage(message: message.name, state: "idle")))
+            }
+        }
+    }
+
     static func readMessage(transport: Transport, decoder: inout BackendMessageDecoder, deadline: Deadline?,
                             tracer: (any MessageTracer)?,
                             onFailure: (PostgresError) -> PostgresError) throws(PostgresError) -> BackendMessage {
