@@ -122,3 +122,28 @@ final class NotificationBox<T>: @unchecked Sendable {
     var value: T { lock.withLock { stored } }
     func mutate(_ body: (inout T) -> Void) { lock.withLock { body(&stored) } }
 }
+
+@Suite struct TimeoutTests {
+    @Test func clientSideQueryTimeoutCancels() throws {
+        let server = try TestServer.shared()
+        let c = try Connection.connect(server.dsn())
+        c.queryTimeout = 0.5
+        let start = Date()
+        #expect { try c.simpleQuery("SELECT pg_sleep(30)") } throws: { ($0 as? PostgresError)?.sqlState == "57014" }
+        #expect(Date().timeIntervalSince(start) < 3)
+        #expect { try c.query("SELECT pg_sleep(30)") } throws: { ($0 as? PostgresError)?.sqlState == "57014" }
+        // Fast queries are unaffected, and the connection is usable.
+        #expect(try c.simpleQuery("SELECT 1")[0].rows.count == 1)
+        Thread.sleep(forTimeInterval: 0.7)  // an expired timer of a finished query must not cancel the next one
+        c.queryTimeout = nil
+        #expect(try c.simpleQuery("SELECT pg_sleep(0.8)")[0].rows.count == 1)
+    }
+
+    @Test func serverSideTimeoutsAsStartupOptions() throws {
+        let server = try TestServer.shared()
+        let c = try Connection.connect(server.dsn(extra: "options='-c statement_timeout=300 -c lock_timeout=100 -c idle_in_transaction_session_timeout=5000'"))
+        #expect(try c.simpleQuery("SHOW lock_timeout")[0].rows[0][0] == "100ms")
+        #expect { try c.simpleQuery("SELECT pg_sleep(5)") } throws: { ($0 as? PostgresError)?.sqlState == "57014" }
+        #expect(try c.simpleQuery("SELECT 1")[0].rows.count == 1)
+    }
+}

@@ -65,6 +65,8 @@ extension Connection {
     public func copyIn(_ sql: String, _ body: (CopyInWriter) throws -> Void) throws -> Int {
         try lock.withLock {
             try checkUsable()
+            let timer = armQueryTimeout()
+            defer { timer?.cancel() }
             send(.query(sql))
             try flush()
             var machine = SimpleQueryStateMachine()

@@ -95,6 +95,8 @@ extension Connection {
         lock.lock()
         defer { lock.unlock() }
         try checkUsable()
+        let timer = armQueryTimeout()
+        defer { timer?.cancel() }
         for (i, q) in queries.enumerated() {
             if let e = q.encodingError {
                 throw .invalidUsage("query \(i + 1): parameter could not be encoded: \(e)")

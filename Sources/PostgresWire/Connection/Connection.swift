@@ -20,6 +20,9 @@ public final class Connection: @unchecked Sendable {
     var writeBuffer: [UInt8] = []
     private var broken: PostgresError?
     private var lastFatalError: ServerError?
+    private var _queryTimeout: Double?
+    /// Incremented for each operation that arms the query timer (guarded by `stateLock`).
+    private var queryGeneration: UInt64 = 0
     private var closed = false
     private var _parameters: [String: String]
     var _transactionStatus: TransactionStatus
@@ -134,6 +137,8 @@ public final class Connection: @unchecked Sendable {
     public func simpleQuery(_ sql: String, _ body: (SimpleQueryEvent) throws -> Void) throws {
         try lock.withLock {
             try checkUsable()
+            let timer = armQueryTimeout()
+            defer { timer?.cancel() }
             send(.query(sql))
             try flush()
             var machine = SimpleQueryStateMachine()
@@ -198,6 +203,45 @@ public final class Connection: @unchecked Sendable {
     }
 
     // MARK: Cancellation and closing
+
+    /// A client-side limit, in seconds, on each query, COPY and pipeline: when it expires the
+    /// driver sends a CancelRequest, and the query fails with the server's 57014 (canceling
+    /// statement due to user request); the connection stays usable. nil (the default): no limit.
+    /// The server-side equivalent is `options='-c statement_timeout=…'` in the connection string.
+    public var queryTimeout: Double? {
+        get { stateLock.withLock { _queryTimeout } }
+        set { stateLock.withLock { _queryTimeout = newValue.flatMap { $0 > 0 ? $0 : nil } } }
+    }
+
+    /// Starts the query-timeout timer (callers hold `lock`); cancel the returned timer when done.
+    func armQueryTimeout() -> QueryTimer? {
+        guard let timeout = queryTimeout else { return nil }
+        let generation = stateLock.withLock { () -> UInt64 in
+            queryGeneration &+= 1
+            return queryGeneration
+        }
+        let item = DispatchWorkItem { [weak self] in
+            guard let self else { return }
+            // Only cancel if the same operation is still running.
+            let current = self.stateLock.withLock { self.queryGeneration }
+            if current == generation { try? self.cancel() }
+        }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: item)
+        return QueryTimer(item: item) { [weak self] in
+            guard let self else { return }
+            // A timer that fires from now on belongs to a finished operation and does nothing.
+            self.stateLock.withLock { self.queryGeneration &+= 1 }
+        }
+    }
+
+    struct QueryTimer {
+        let item: DispatchWorkItem
+        let finished: () -> Void
+        func cancel() {
+            item.cancel()
+            finished()
+        }
+    }
 
     /// Asks the server to cancel the query running on this connection (a CancelRequest over a new socket).
     /// Like PQcancel, success means the request was sent, not that a query was cancelled.
