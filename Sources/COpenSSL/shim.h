@@ -8,4 +8,192 @@
 #include <openssl/ssl.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/objects.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+
+// Wrappers for OpenSSL macros (Swift imports functions, not function-like macros) and a socket BIO
+// that sends with MSG_NOSIGNAL, so a server that went away yields EPIPE rather than SIGPIPE.
+
+static inline int pgwire_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
+    return (int)SSL_CTX_set_min_proto_version(ctx, version);
+}
+static inline int pgwire_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version) {
+    return (int)SSL_CTX_set_max_proto_version(ctx, version);
+}
+static inline void pgwire_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) { SSL_CTX_set_mode(ctx, mode); }
+static inline int pgwire_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
+    return (int)SSL_set_tlsext_host_name(ssl, name);
+}
+static inline int pgwire_TLS1_VERSION(void) { return TLS1_VERSION; }
+static inline int pgwire_TLS1_1_VERSION(void) { return TLS1_1_VERSION; }
+static inline int pgwire_TLS1_2_VERSION(void) { return TLS1_2_VERSION; }
+static inline int pgwire_TLS1_3_VERSION(void) { return TLS1_3_VERSION; }
+static inline long pgwire_SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER(void) { return SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER; }
+static inline long pgwire_SSL_MODE_ENABLE_PARTIAL_WRITE(void) { return SSL_MODE_ENABLE_PARTIAL_WRITE; }
+static inline uint64_t pgwire_SSL_OP_NO_COMPRESSION(void) { return SSL_OP_NO_COMPRESSION; }
+static inline uint64_t pgwire_SSL_OP_NO_SSLv2_SSLv3(void) { return SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3; }
+static inline uint64_t pgwire_SSL_OP_IGNORE_UNEXPECTED_EOF(void) {
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+    return SSL_OP_IGNORE_UNEXPECTED_EOF;
+#else
+    return 0;
+#endif
+}
+static inline unsigned long pgwire_X509_V_FLAG_CRL_CHECK_ALL(void) { return X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL; }
+static inline int pgwire_ERR_GET_LIB(unsigned long e) { return ERR_GET_LIB(e); }
+static inline int pgwire_ERR_GET_REASON(unsigned long e) { return ERR_GET_REASON(e); }
+
+/// 1 when an OpenSSL error reason means "no protocol version in common" (libpq's hint about
+/// ssl_min_protocol_version / ssl_max_protocol_version).
+static inline int pgwire_is_protocol_version_error(unsigned long e) {
+    if (ERR_GET_LIB(e) != ERR_LIB_SSL) return 0;
+    switch (ERR_GET_REASON(e)) {
+#ifdef SSL_R_NO_PROTOCOLS_AVAILABLE
+    case SSL_R_NO_PROTOCOLS_AVAILABLE:
+#endif
+#ifdef SSL_R_UNSUPPORTED_PROTOCOL
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+#endif
+#ifdef SSL_R_BAD_PROTOCOL_VERSION_NUMBER
+    case SSL_R_BAD_PROTOCOL_VERSION_NUMBER:
+#endif
+#ifdef SSL_R_UNKNOWN_SSL_VERSION
+    case SSL_R_UNKNOWN_SSL_VERSION:
+#endif
+#ifdef SSL_R_UNSUPPORTED_SSL_VERSION
+    case SSL_R_UNSUPPORTED_SSL_VERSION:
+#endif
+#ifdef SSL_R_WRONG_SSL_VERSION
+    case SSL_R_WRONG_SSL_VERSION:
+#endif
+#ifdef SSL_R_WRONG_VERSION_NUMBER
+    case SSL_R_WRONG_VERSION_NUMBER:
+#endif
+#ifdef SSL_R_TLSV1_ALERT_PROTOCOL_VERSION
+    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+#endif
+#ifdef SSL_R_VERSION_TOO_HIGH
+    case SSL_R_VERSION_TOO_HIGH:
+#endif
+#ifdef SSL_R_VERSION_TOO_LOW
+    case SSL_R_VERSION_TOO_LOW:
+#endif
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+// MARK: Socket BIO without SIGPIPE
+
+static inline int pgwire_bio_read(BIO *bio, char *buffer, int length) {
+    int fd = -1;
+    BIO_get_fd(bio, &fd);
+    BIO_clear_retry_flags(bio);
+    ssize_t n = recv(fd, buffer, (size_t)length, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_read(bio);
+    return (int)n;
+}
+
+static inline int pgwire_bio_write(BIO *bio, const char *buffer, int length) {
+    int fd = -1;
+    BIO_get_fd(bio, &fd);
+    BIO_clear_retry_flags(bio);
+    ssize_t n = send(fd, buffer, (size_t)length, MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_write(bio);
+    return (int)n;
+}
+
+static inline int pgwire_bio_puts(BIO *bio, const char *text) {
+    return pgwire_bio_write(bio, text, (int)strlen(text));
+}
+
+/// A BIO_METHOD like BIO_s_socket() but with the read/write above; free with BIO_meth_free.
+static inline BIO_METHOD *pgwire_bio_method_new(void) {
+    const BIO_METHOD *socket_method = BIO_s_socket();
+    BIO_METHOD *method = BIO_meth_new(BIO_TYPE_SOCKET, "pgwire socket");
+    if (method == NULL) return NULL;
+    if (!BIO_meth_set_write(method, pgwire_bio_write) || !BIO_meth_set_read(method, pgwire_bio_read) ||
+        !BIO_meth_set_puts(method, pgwire_bio_puts) ||
+        !BIO_meth_set_gets(method, BIO_meth_get_gets(socket_method)) ||
+        !BIO_meth_set_ctrl(method, BIO_meth_get_ctrl(socket_method)) ||
+        !BIO_meth_set_create(method, BIO_meth_get_create(socket_method)) ||
+        !BIO_meth_set_destroy(method, BIO_meth_get_destroy(socket_method)) ||
+        !BIO_meth_set_callback_ctrl(method, BIO_meth_get_callback_ctrl(socket_method))) {
+        BIO_meth_free(method);
+        return NULL;
+    }
+    return method;
+}
+
+/// A BIO over `fd` (not closed by the BIO) using `method`.
+static inline BIO *pgwire_bio_new_socket(BIO_METHOD *method, int fd) {
+    BIO *bio = BIO_new(method);
+    if (bio == NULL) return NULL;
+    BIO_set_fd(bio, fd, BIO_NOCLOSE);
+    return bio;
+}
+
+// MARK: Certificates
+
+/// The subjectAltName entries of a certificate (NULL when it has none); free with pgwire_sans_free.
+static inline void *pgwire_sans_get(X509 *cert) {
+    return X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+}
+static inline int pgwire_sans_count(void *sans) {
+    return sans == NULL ? 0 : sk_GENERAL_NAME_num((STACK_OF(GENERAL_NAME) *)sans);
+}
+/// Entry `index`: returns its type (GEN_DNS, GEN_IPADD, ...) and, for those two, its bytes.
+static inline int pgwire_sans_entry(void *sans, int index, const unsigned char **data, int *length) {
+    const GENERAL_NAME *name = sk_GENERAL_NAME_value((STACK_OF(GENERAL_NAME) *)sans, index);
+    *data = NULL;
+    *length = 0;
+    if (name == NULL) return -1;
+    if (name->type == GEN_DNS && name->d.dNSName != NULL) {
+        *data = ASN1_STRING_get0_data(name->d.dNSName);
+        *length = ASN1_STRING_length(name->d.dNSName);
+    } else if (name->type == GEN_IPADD && name->d.iPAddress != NULL) {
+        *data = ASN1_STRING_get0_data(name->d.iPAddress);
+        *length = ASN1_STRING_length(name->d.iPAddress);
+    }
+    return name->type;
+}
+static inline void pgwire_sans_free(void *sans) {
+    if (sans != NULL) GENERAL_NAMES_free((GENERAL_NAMES *)sans);
+}
+static inline int pgwire_GEN_DNS(void) { return GEN_DNS; }
+static inline int pgwire_GEN_IPADD(void) { return GEN_IPADD; }
+
+/// The first commonName of the subject: its bytes, or 0 when there is none.
+static inline int pgwire_common_name(X509 *cert, const unsigned char **data, int *length) {
+    X509_NAME *subject = X509_get_subject_name(cert);
+    *data = NULL;
+    *length = 0;
+    if (subject == NULL) return 0;
+    int index = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+    if (index < 0) return 0;
+    ASN1_STRING *value = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, index));
+    if (value == NULL) return 0;
+    *data = ASN1_STRING_get0_data(value);
+    *length = ASN1_STRING_length(value);
+    return 1;
+}
+
+/// The digest tls-server-end-point uses (RFC 5929 4.1): the certificate's signature hash, with MD5
+/// and SHA-1 upgraded to SHA-256. NULL when the signature algorithm has no single hash (e.g. Ed25519).
+static inline const EVP_MD *pgwire_server_end_point_digest(X509 *cert) {
+    int md_nid = NID_undef;
+    if (!X509_get_signature_info(cert, &md_nid, NULL, NULL, NULL)) return NULL;
+    if (md_nid == NID_md5 || md_nid == NID_sha1) return EVP_sha256();
+    if (md_nid == NID_undef) return NULL;
+    return EVP_get_digestbynid(md_nid);
+}
+
+static inline int pgwire_EVP_MAX_MD_SIZE(void) { return EVP_MAX_MD_SIZE; }
 #endif

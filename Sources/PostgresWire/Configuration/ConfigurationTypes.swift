@@ -10,6 +10,14 @@ public enum SSLMode: String, Sendable, CaseIterable {
     case verifyFull = "verify-full"
 }
 
+/// libpq's `sslnegotiation` (PostgreSQL 17): how TLS starts on a TCP connection.
+public enum SSLNegotiation: String, Sendable, CaseIterable {
+    /// An SSLRequest first, then the TLS handshake if the server answers 'S' (every server version).
+    case postgres
+    /// The TLS handshake right away, with ALPN "postgresql" (PostgreSQL 17 and later servers).
+    case direct
+}
+
 /// libpq's `channel_binding`.
 public enum ChannelBinding: String, Sendable, CaseIterable {
     case disable

@@ -71,6 +71,8 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible, Custom
     /// The password file to consult (given `passfile`/PGPASSFILE, else `<home>/.pgpass`).
     public var passfile: String?
     public var sslMode: SSLMode
+    /// `sslnegotiation` (libpq 17): SSLRequest first (`postgres`, the default) or direct TLS.
+    public var sslNegotiation: SSLNegotiation
     public var sslCert: String?
     public var sslKey: String?
     public var sslRootCert: String?
@@ -110,6 +112,9 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible, Custom
 
     /// The directory for which a socket connection counts as "localhost" in the password file.
     var defaultSocketDirectory: String
+    /// Where `~/.postgresql/` (default TLS root certificate, CRL, client certificate and key) is;
+    /// nil = the effective user's home directory, looked up at connect time.
+    var homeDirectory: String? = nil
 
     /// The application name to send: `application_name` if non-empty, else
     /// `fallback_application_name` if non-empty.
@@ -148,6 +153,7 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible, Custom
         try ServiceFile.apply(to: &opts, environment: environment, homeDirectory: home)
 
         // conninfo_add_defaults
+        var sslModeDefaulted = false
         for option in ConninfoOptions.all where opts[option.keyword] == nil {
             if let variable = option.environmentVariable, let value = environment[variable] {
                 opts[option.keyword] = value
@@ -160,6 +166,7 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible, Custom
                 continue
             }
             if let compiled = option.compiledDefault {
+                if option.keyword == "sslmode" { sslModeDefaulted = true }
                 opts[option.keyword] = compiled
                 continue
             }
@@ -167,6 +174,8 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible, Custom
                 opts["user"] = defaultUser
             }
         }
+        // libpq 16: sslrootcert=system makes verify-full the default sslmode.
+        if sslModeDefaulted && opts["sslrootcert"] == "system" { opts["sslmode"] = "verify-full" }
 
         return try resolve(opts, environment: environment, defaultUser: defaultUser, system: system, home: home)
     }
@@ -219,6 +228,13 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible, Custom
         // Enumerated options.
         let channelBinding = try enumValue(opts["channel_binding"] ?? "prefer", option: "channel_binding", as: ChannelBinding.self)
         let sslMode = try enumValue(opts["sslmode"] ?? "prefer", option: "sslmode", as: SSLMode.self)
+        let sslNegotiation = try enumValue(opts["sslnegotiation"] ?? "postgres", option: "sslnegotiation", as: SSLNegotiation.self)
+        if sslNegotiation == .direct && ![.require, .verifyCA, .verifyFull].contains(sslMode) {
+            throw ConfigurationError("weak sslmode \"\(sslMode.rawValue)\" may not be used with sslnegotiation=direct (use \"require\", \"verify-ca\", or \"verify-full\")")
+        }
+        if opts["sslrootcert"] == "system" && sslMode != .verifyFull {
+            throw ConfigurationError("weak sslmode \"\(sslMode.rawValue)\" may not be used with sslrootcert=system (use \"verify-full\")")
+        }
         let minVersion = opts["ssl_min_protocol_version"]
         let maxVersion = opts["ssl_max_protocol_version"]
         for (name, value) in [("ssl_min_protocol_version", minVersion), ("ssl_max_protocol_version", maxVersion)] {
@@ -320,6 +336,7 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible, Custom
             connectTimeout: connectTimeout,
             passfile: passfile,
             sslMode: sslMode,
+            sslNegotiation: sslNegotiation,
             sslCert: opts["sslcert"],
             sslKey: opts["sslkey"],
             sslRootCert: opts["sslrootcert"],
@@ -345,7 +362,8 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible, Custom
             replication: opts["replication"],
             clientEncoding: clientEncoding,
             raw: raw,
-            defaultSocketDirectory: socketDirectory
+            defaultSocketDirectory: socketDirectory,
+            homeDirectory: home
         )
     }
 

@@ -33,6 +33,8 @@ enum ConninfoOptions {
         .init(keyword: "keepalives_count", environmentVariable: nil, compiledDefault: nil, isSecret: false),
         .init(keyword: "tcp_user_timeout", environmentVariable: nil, compiledDefault: nil, isSecret: false),
         .init(keyword: "sslmode", environmentVariable: "PGSSLMODE", compiledDefault: "prefer", isSecret: false),
+        // libpq 17's (not in libpq 15): accepted here so direct TLS can be asked for.
+        .init(keyword: "sslnegotiation", environmentVariable: "PGSSLNEGOTIATION", compiledDefault: "postgres", isSecret: false),
         .init(keyword: "sslcompression", environmentVariable: "PGSSLCOMPRESSION", compiledDefault: "0", isSecret: false),
         .init(keyword: "sslcert", environmentVariable: "PGSSLCERT", compiledDefault: nil, isSecret: false),
         .init(keyword: "sslkey", environmentVariable: "PGSSLKEY", compiledDefault: nil, isSecret: false),

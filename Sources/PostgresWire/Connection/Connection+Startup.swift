@@ -22,23 +22,18 @@ extension Connection {
         }
     }
 
-    /// Connects to one host and runs startup and authentication; connect_timeout bounds all of it.
-    static func establish(configuration: ConnectionConfiguration, host: ConnectionConfiguration.Host, logger: Logger,
-                          tracer: (any MessageTracer)?) throws(PostgresError) -> EstablishedSession {
-        let deadline = configuration.connectTimeout.map { Deadline(secondsFromNow: $0) }
-        switch configuration.sslMode {
-        case .require, .verifyCA, .verifyFull:
-            throw .connectionFailed("sslmode \"\(configuration.sslMode.rawValue)\" requires TLS, which this build of PostgresWire does not support yet")
-        case .disable, .allow, .prefer:
-            break
-        }
-        let transport = try openTransport(host, deadline: deadline)
+    /// Runs startup and authentication over a connected (and, per sslmode, encrypted) transport;
+    /// `establish` (Connection+TLS.swift) gets it there. Closes the transport on failure.
+    static func startSession(configuration: ConnectionConfiguration, host: ConnectionConfiguration.Host, transport: Transport,
+                             channelBinding: SCRAMClient.ChannelBinding, deadline: Deadline?, logger: Logger,
+                             tracer: (any MessageTracer)?) throws(PostgresError) -> EstablishedSession {
         var decoder = BackendMessageDecoder()
         do throws(PostgresError) {
             let password = configuration.password ?? configuration.passwordFromPassFile(for: host) { warning in
                 FileHandle.standardError.write(Data((warning + "\n").utf8))
             }
             var machine = StartupStateMachine(parameters: startupParameters(configuration), password: password,
+                                              channelBinding: channelBinding,
                                               channelBindingRequired: configuration.channelBinding == .require)
             var out: [UInt8] = []
             func emit(_ message: FrontendMessage) {

@@ -1,0 +1,249 @@
+import COpenSSL
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What one TLS handshake needs, taken from the connection parameters the way libpq reads them.
+/// Files are not looked at here: that happens in `TLSContextBuilder`, only once the server has
+/// agreed to TLS (as libpq does, so a server answering 'N' under `prefer` never trips over a
+/// missing certificate file).
+struct TLSSettings: Sendable {
+    /// The ALPN protocol name PostgreSQL 17 registered (and requires for direct TLS).
+    static let alpnProtocol = "postgresql"
+
+    var sslMode: SSLMode
+    /// `sslrootcert` as given (a path, or "system"); nil = `~/.postgresql/root.crt`.
+    var rootCertificate: String?
+    var crlFile: String?
+    var crlDirectory: String?
+    /// `sslcert`; nil = `~/.postgresql/postgresql.crt` (used when it exists).
+    var clientCertificate: String?
+    /// `sslkey`; nil = `~/.postgresql/postgresql.key`.
+    var clientKey: String?
+    var clientKeyPassword: String?
+    var homeDirectory: String?
+    /// Sent as SNI (the host name, unless it is an IP address or SNI is off).
+    var serverName: String?
+    /// The name the certificate must match (verify-full), or nil.
+    var verifyHostName: String?
+    /// True for verify-full when there is no host name to check (only hostaddr was given).
+    var hostNameMissing: Bool
+    var minimumProtocolVersion: String?
+    var maximumProtocolVersion: String?
+    var compression: Bool
+    /// Direct TLS: the server must select ALPN "postgresql".
+    var requireALPN: Bool
+
+    init(configuration c: ConnectionConfiguration, host: ConnectionConfiguration.Host, direct: Bool) {
+        func nonEmpty(_ s: String?) -> String? { s.flatMap { $0.isEmpty ? nil : $0 } }
+        sslMode = c.sslMode
+        rootCertificate = nonEmpty(c.sslRootCert)
+        crlFile = nonEmpty(c.sslCRL)
+        crlDirectory = nonEmpty(c.sslCRLDir)
+        clientCertificate = nonEmpty(c.sslCert)
+        clientKey = nonEmpty(c.sslKey)
+        clientKeyPassword = c.sslPassword
+        homeDirectory = c.homeDirectory
+        let name = host.host
+        let isAddress = HostNameVerification.isIPAddress(name)
+        serverName = c.sslSNI && !name.isEmpty && !isAddress && !name.hasPrefix("/") ? name : nil
+        verifyHostName = c.sslMode == .verifyFull && !name.isEmpty ? name : nil
+        hostNameMissing = c.sslMode == .verifyFull && name.isEmpty
+        minimumProtocolVersion = nonEmpty(c.sslMinProtocolVersion)
+        maximumProtocolVersion = nonEmpty(c.sslMaxProtocolVersion)
+        compression = c.sslCompression
+        requireALPN = direct
+    }
+
+    /// The effective user's home directory (`getpwuid`), unless the configuration named one.
+    var resolvedHomeDirectory: String? {
+        if let homeDirectory, !homeDirectory.isEmpty { return homeDirectory }
+        if case .success(let user) = LocalSystem.effectiveUser() { return user.home }
+        return nil
+    }
+}
+
+/// Builds the per-connection SSL_CTX, following libpq's initialize_SSL: protocol bounds, root
+/// certificates (and CRLs) when a root file exists or sslmode demands one, the client certificate
+/// and key (with libpq's key-file permission check), ALPN.
+enum TLSContextBuilder {
+    static func makeContext(_ settings: TLSSettings, peer: String) throws(PostgresError) -> OpaquePointer {
+        func failure(_ message: String) -> PostgresError { .connectionFailed("connection to \(peer) failed: \(message)") }
+        if settings.hostNameMissing {
+            throw failure("host name must be specified for a verified SSL connection")
+        }
+        ERR_clear_error()
+        guard let context = SSL_CTX_new(TLS_client_method()) else {
+            throw failure("could not create SSL context: \(TLSErrors.describe(ERR_get_error()))")
+        }
+        do throws(PostgresError) {
+            try configure(context, settings, failure: failure)
+        } catch {
+            SSL_CTX_free(context)
+            throw error
+        }
+        return context
+    }
+
+    private static func protocolVersion(_ name: String) -> Int32? {
+        switch name.lowercased() {
+        case "tlsv1": return pgwire_TLS1_VERSION()
+        case "tlsv1.1": return pgwire_TLS1_1_VERSION()
+        case "tlsv1.2": return pgwire_TLS1_2_VERSION()
+        case "tlsv1.3": return pgwire_TLS1_3_VERSION()
+        default: return nil
+        }
+    }
+
+    private static func configure(_ context: OpaquePointer, _ settings: TLSSettings,
+                                  failure: (String) -> PostgresError) throws(PostgresError) {
+        var options = pgwire_SSL_OP_NO_SSLv2_SSLv3() | pgwire_SSL_OP_IGNORE_UNEXPECTED_EOF()
+        if !settings.compression { options |= pgwire_SSL_OP_NO_COMPRESSION() }
+        _ = SSL_CTX_set_options(context, options)
+        pgwire_SSL_CTX_set_mode(context, pgwire_SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER() | pgwire_SSL_MODE_ENABLE_PARTIAL_WRITE())
+
+        if let minimum = settings.minimumProtocolVersion {
+            guard let version = protocolVersion(minimum) else {
+                throw failure("invalid value \"\(minimum)\" for minimum SSL protocol version")
+            }
+            guard pgwire_SSL_CTX_set_min_proto_version(context, version) == 1 else {
+                throw failure("could not set minimum SSL protocol version: \(TLSErrors.describe(ERR_get_error()))")
+            }
+        }
+        if let maximum = settings.maximumProtocolVersion {
+            guard let version = protocolVersion(maximum) else {
+                throw failure("invalid value \"\(maximum)\" for maximum SSL protocol version")
+            }
+            guard pgwire_SSL_CTX_set_max_proto_version(context, version) == 1 else {
+                throw failure("could not set maximum SSL protocol version: \(TLSErrors.describe(ERR_get_error()))")
+            }
+        }
+
+        // ALPN, as libpq 17 sends it on every TLS connection: "\x0Apostgresql".
+        let alpn = [UInt8(TLSSettings.alpnProtocol.utf8.count)] + Array(TLSSettings.alpnProtocol.utf8)
+        guard SSL_CTX_set_alpn_protos(context, alpn, UInt32(alpn.count)) == 0 else {
+            throw failure("could not set SSL ALPN extension: \(TLSErrors.describe(ERR_get_error()))")
+        }
+
+        let home = needsHomeDirectory(settings) ? settings.resolvedHomeDirectory : nil
+
+        // Root certificates: verification happens whenever they can be loaded.
+        var haveRootCertificates = false
+        if settings.rootCertificate == "system" {
+            guard SSL_CTX_set_default_verify_paths(context) == 1 else {
+                throw failure("could not load system root certificate paths: \(TLSErrors.describe(ERR_get_error()))")
+            }
+            haveRootCertificates = true
+        } else {
+            let path = settings.rootCertificate ?? home.map { $0 + "/.postgresql/root.crt" }
+            if let path, FileStatus.exists(path) {
+                ERR_clear_error()
+                guard SSL_CTX_load_verify_locations(context, path, nil) == 1 else {
+                    throw failure("could not read root certificate file \"\(path)\": \(TLSErrors.describe(ERR_get_error()))")
+                }
+                haveRootCertificates = true
+            } else if settings.sslMode == .verifyCA || settings.sslMode == .verifyFull {
+                if let path {
+                    throw failure("root certificate file \"\(path)\" does not exist\nEither provide the file, use the system's trusted roots with sslrootcert=system, or change sslmode to disable server certificate verification.")
+                }
+                throw failure("could not get home directory to locate root certificate file\nEither provide the file, use the system's trusted roots with sslrootcert=system, or change sslmode to disable server certificate verification.")
+            }
+        }
+        if haveRootCertificates {
+            // CRLs: sslcrl / sslcrldir, else ~/.postgresql/root.crl; silently skipped when absent.
+            if let store = SSL_CTX_get_cert_store(context) {
+                var file = settings.crlFile
+                let directory = settings.crlDirectory
+                if file == nil && directory == nil { file = home.map { $0 + "/.postgresql/root.crl" } }
+                if let existing = file, !FileStatus.exists(existing) { file = nil }
+                if file != nil || directory != nil {
+                    ERR_clear_error()
+                    if X509_STORE_load_locations(store, file, directory) == 1 {
+                        X509_STORE_set_flags(store, pgwire_X509_V_FLAG_CRL_CHECK_ALL())
+                    } else if settings.crlFile != nil || directory != nil {
+                        let named = settings.crlFile ?? directory ?? ""
+                        throw failure("could not load SSL certificate revocation list \"\(named)\": \(TLSErrors.describe(ERR_get_error()))")
+                    }
+                }
+                ERR_clear_error()
+            }
+            SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
+        } else {
+            SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
+        }
+
+        // The client certificate (used when the file exists) and its key.
+        guard let certificatePath = settings.clientCertificate ?? home.map({ $0 + "/.postgresql/postgresql.crt" }) else { return }
+        var info = stat()
+        if stat(certificatePath, &info) != 0 {
+            if errno == ENOENT || errno == ENOTDIR { return }
+            throw failure("could not open certificate file \"\(certificatePath)\": \(String(cString: strerror(errno)))")
+        }
+        ERR_clear_error()
+        guard SSL_CTX_use_certificate_chain_file(context, certificatePath) == 1 else {
+            throw failure("could not read certificate file \"\(certificatePath)\": \(TLSErrors.describe(ERR_get_error()))")
+        }
+        guard let keyPath = settings.clientKey ?? home.map({ $0 + "/.postgresql/postgresql.key" }) else {
+            throw failure("certificate present, but not private key file")
+        }
+        try loadClientKey(keyPath, into: context, password: settings.clientKeyPassword, failure: failure)
+    }
+
+    private static func needsHomeDirectory(_ s: TLSSettings) -> Bool {
+        s.rootCertificate == nil || s.clientCertificate == nil || s.clientKey == nil || (s.crlFile == nil && s.crlDirectory == nil)
+    }
+
+    /// libpq's key-file checks, then the key (decrypted with sslpassword; never by prompting).
+    private static func loadClientKey(_ path: String, into context: OpaquePointer, password: String?,
+                                      failure: (String) -> PostgresError) throws(PostgresError) {
+        if path.hasPrefix("engine:") {
+            throw failure("OpenSSL engine keys (\"\(path)\") are not supported")
+        }
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw failure("certificate present, but not private key file \"\(path)\"")
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw failure("private key file \"\(path)\" is not a regular file")
+        }
+        // Owned by root: 0640 or less; otherwise 0600 or less.
+        let forbidden: mode_t = info.st_uid == 0
+            ? (S_IWGRP | S_IXGRP | S_IRWXO)
+            : (S_IRWXG | S_IRWXO)
+        if info.st_mode & forbidden != 0 {
+            throw failure("private key file \"\(path)\" has group or world access; file must have permissions u=rw (0600) or less if owned by the current user, or permissions u=rw,g=r (0640) or less if owned by root")
+        }
+        // The passphrase callback copies sslpassword (or nothing, so an encrypted key without
+        // sslpassword fails instead of prompting on the terminal).
+        let passphrase = strdup(password ?? "")
+        defer {
+            if let passphrase {
+                memset(passphrase, 0, strlen(passphrase))
+                free(passphrase)
+            }
+        }
+        SSL_CTX_set_default_passwd_cb(context) { buffer, size, _, userdata in
+            guard let buffer, size > 0, let userdata else { return 0 }
+            let source = userdata.assumingMemoryBound(to: CChar.self)
+            let length = min(Int(strlen(source)), Int(size) - 1)
+            memcpy(buffer, source, length)
+            buffer[length] = 0
+            return Int32(length)
+        }
+        SSL_CTX_set_default_passwd_cb_userdata(context, passphrase)
+        defer {
+            SSL_CTX_set_default_passwd_cb(context, nil)
+            SSL_CTX_set_default_passwd_cb_userdata(context, nil)
+        }
+        ERR_clear_error()
+        guard SSL_CTX_use_PrivateKey_file(context, path, SSL_FILETYPE_PEM) == 1 else {
+            throw failure("could not load private key file \"\(path)\": \(TLSErrors.describe(ERR_get_error()))")
+        }
+        guard SSL_CTX_check_private_key(context) == 1 else {
+            throw failure("certificate does not match private key file \"\(path)\": \(TLSErrors.describe(ERR_get_error()))")
+        }
+    }
+}

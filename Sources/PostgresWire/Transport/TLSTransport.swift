@@ -1,0 +1,274 @@
+import COpenSSL
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A TLS session (OpenSSL) over a connected TCP socket.
+///
+/// The socket is switched to non-blocking mode and every OpenSSL call that wants to read or write
+/// waits in `poll`, so deadlines hold during the handshake and afterwards. `read(into:)` decrypts
+/// straight into the caller's buffer (the frame decoder's), so a TLS connection copies no more per
+/// message than a plaintext one. Writes go through a socket BIO that sends with MSG_NOSIGNAL.
+public final class TLSTransport: Transport, @unchecked Sendable {
+    private let socket: SocketTransport
+    private var ssl: OpaquePointer?
+    private var context: OpaquePointer?
+    private var bioMethod: OpaquePointer?
+    public let peerDescription: String
+
+    /// The negotiated protocol, e.g. "TLSv1.3".
+    public private(set) var protocolVersion = ""
+    /// The negotiated cipher suite, e.g. "TLS_AES_256_GCM_SHA384".
+    public private(set) var cipher = ""
+    /// The ALPN protocol the server selected, if any.
+    public private(set) var alpnProtocol: String?
+    /// The server certificate (DER).
+    public private(set) var peerCertificate: [UInt8]?
+    /// The tls-server-end-point channel binding data (RFC 5929): the hash of the server certificate,
+    /// nil when its signature algorithm names no single hash.
+    public private(set) var serverEndPointHash: [UInt8]?
+
+    private init(socket: SocketTransport, context: OpaquePointer) {
+        self.socket = socket
+        self.context = context
+        self.peerDescription = socket.peerDescription
+    }
+
+    deinit { close() }
+
+    /// Runs the TLS handshake on `socket` (whose ownership passes to the result, also on failure:
+    /// the socket is closed when the handshake fails) and checks the server certificate as
+    /// `settings` ask (chain, then host name for verify-full).
+    static func handshake(socket: SocketTransport, settings: TLSSettings, deadline: Deadline?) throws(PostgresError) -> TLSTransport {
+        let context: OpaquePointer
+        do throws(PostgresError) {
+            context = try TLSContextBuilder.makeContext(settings, peer: socket.peerDescription)
+        } catch {
+            socket.close()
+            throw error
+        }
+        let transport = TLSTransport(socket: socket, context: context)
+        do throws(PostgresError) {
+            try transport.start(settings: settings, deadline: deadline)
+            return transport
+        } catch {
+            transport.close()
+            throw error
+        }
+    }
+
+    private func start(settings: TLSSettings, deadline: Deadline?) throws(PostgresError) {
+        let peer = peerDescription
+        func failure(_ message: String) -> PostgresError { .connectionFailed("connection to \(peer) failed: \(message)") }
+        ERR_clear_error()
+        guard let ssl = SSL_new(context) else { throw failure("could not establish SSL connection: \(TLSErrors.describe(ERR_get_error()))") }
+        self.ssl = ssl
+        guard let method = pgwire_bio_method_new() else { throw failure("could not create SSL BIO method") }
+        bioMethod = method
+        guard let bio = pgwire_bio_new_socket(method, socket.fileDescriptor) else { throw failure("could not create SSL BIO") }
+        SSL_set_bio(ssl, bio, bio)
+
+        if let serverName = settings.serverName {
+            guard pgwire_SSL_set_tlsext_host_name(ssl, serverName) == 1 else {
+                throw failure("could not set SSL Server Name Indication (SNI): \(TLSErrors.describe(ERR_get_error()))")
+            }
+        }
+        let fd = socket.fileDescriptor
+        let flags = fcntl(fd, F_GETFL, 0)
+        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+
+        while true {
+            ERR_clear_error()
+            let rc = SSL_connect(ssl)
+            let savedErrno = errno
+            if rc == 1 { break }
+            let error = SSL_get_error(ssl, rc)
+            switch error {
+            case SSL_ERROR_WANT_READ:
+                try waitForHandshake(events: POLLIN, deadline: deadline)
+            case SSL_ERROR_WANT_WRITE:
+                try waitForHandshake(events: POLLOUT, deadline: deadline)
+            case SSL_ERROR_SYSCALL:
+                let code = ERR_get_error()
+                if code != 0 { throw failure("SSL error: \(TLSErrors.describe(code))") }
+                if rc == -1 && savedErrno != 0 {
+                    throw failure("SSL SYSCALL error: \(String(cString: strerror(savedErrno)))")
+                }
+                throw failure("SSL SYSCALL error: EOF detected")
+            case SSL_ERROR_SSL:
+                let code = ERR_get_error()
+                var message = "SSL error: \(TLSErrors.describe(code))"
+                let verifyResult = SSL_get_verify_result(ssl)
+                if verifyResult != X509_V_OK, let reason = X509_verify_cert_error_string(verifyResult) {
+                    message += ": \(String(cString: reason))"
+                }
+                if pgwire_is_protocol_version_error(code) != 0 {
+                    let low = settings.minimumProtocolVersion ?? "TLSv1"
+                    let high = settings.maximumProtocolVersion ?? "TLSv1.3"
+                    message += "\nThis may indicate that the server does not support any SSL protocol version between \(low) and \(high)."
+                }
+                throw failure(message)
+            default:
+                throw failure("unrecognized SSL error code: \(error)")
+            }
+        }
+
+        protocolVersion = SSL_get_version(ssl).map { String(cString: $0) } ?? ""
+        cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)).map { String(cString: $0) } ?? ""
+        var alpnData: UnsafePointer<UInt8>?
+        var alpnLength: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &alpnData, &alpnLength)
+        if let alpnData, alpnLength > 0 {
+            alpnProtocol = String(decoding: UnsafeBufferPointer(start: alpnData, count: Int(alpnLength)), as: UTF8.self)
+        }
+        if let alpnProtocol, alpnProtocol != TLSSettings.alpnProtocol {
+            throw failure("SSL connection was established with unexpected ALPN protocol \"\(alpnProtocol)\"")
+        }
+        if settings.requireALPN && alpnProtocol == nil {
+            throw failure("direct SSL connection was established without ALPN protocol negotiation extension")
+        }
+
+        guard let certificate = SSL_get1_peer_certificate(ssl) else {
+            throw failure("server certificate could not be obtained: \(TLSErrors.describe(ERR_get_error()))")
+        }
+        defer { X509_free(certificate) }
+        peerCertificate = TLSCertificate.der(certificate)
+        serverEndPointHash = TLSCertificate.serverEndPointHash(certificate)
+        if let expectedHost = settings.verifyHostName {
+            if let problem = HostNameVerification.check(certificate: certificate, host: expectedHost) {
+                throw failure(problem)
+            }
+        }
+    }
+
+    private func waitForHandshake(events: Int32, deadline: Deadline?) throws(PostgresError) {
+        do throws(PostgresError) {
+            try poll(events: events, deadline: deadline)
+        } catch {
+            if case .timeout = error { throw .timeout("connection to \(peerDescription) failed: timeout expired") }
+            throw .connectionFailed("connection to \(peerDescription) failed: \(error.message)")
+        }
+    }
+
+    /// Waits until the socket is ready for `events` (nil deadline: as long as it takes).
+    private func poll(events: Int32, deadline: Deadline?) throws(PostgresError) {
+        var pfd = pollfd(fd: socket.fileDescriptor, events: Int16(events), revents: 0)
+        while true {
+            let ready = Glibc.poll(&pfd, 1, deadline?.remainingMilliseconds ?? -1)
+            if ready < 0 && errno == EINTR { continue }
+            if ready < 0 { throw .connectionClosed("poll failed: \(String(cString: strerror(errno)))") }
+            if ready == 0 { throw .timeout("timeout expired") }
+            return
+        }
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline?) throws(PostgresError) -> Int {
+        guard let ssl else { throw .connectionClosed("connection is closed") }
+        let count = Int32(clamping: buffer.count)
+        while true {
+            ERR_clear_error()
+            let n = SSL_read(ssl, buffer.baseAddress, count)
+            let savedErrno = errno
+            if n > 0 { return Int(n) }
+            let error = SSL_get_error(ssl, n)
+            switch error {
+            case SSL_ERROR_WANT_READ: try poll(events: POLLIN, deadline: deadline)
+            case SSL_ERROR_WANT_WRITE: try poll(events: POLLOUT, deadline: deadline)
+            case SSL_ERROR_ZERO_RETURN: return 0
+            case SSL_ERROR_SYSCALL:
+                let code = ERR_get_error()
+                if code != 0 { throw .connectionClosed("SSL error: \(TLSErrors.describe(code))") }
+                if n < 0 && savedErrno != 0 {
+                    throw .connectionClosed("could not receive data from server: \(String(cString: strerror(savedErrno)))")
+                }
+                return 0
+            case SSL_ERROR_SSL:
+                throw .connectionClosed("SSL error: \(TLSErrors.describe(ERR_get_error()))")
+            default:
+                throw .connectionClosed("unrecognized SSL error code: \(error)")
+            }
+        }
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) throws(PostgresError) {
+        guard let ssl else { throw .connectionClosed("connection is closed") }
+        var offset = 0
+        while offset < bytes.count {
+            ERR_clear_error()
+            let chunk = Int32(clamping: bytes.count - offset)
+            let n = SSL_write(ssl, bytes.baseAddress! + offset, chunk)
+            let savedErrno = errno
+            if n > 0 {
+                offset += Int(n)
+                continue
+            }
+            let error = SSL_get_error(ssl, n)
+            switch error {
+            case SSL_ERROR_WANT_WRITE: try poll(events: POLLOUT, deadline: deadline)
+            case SSL_ERROR_WANT_READ: try poll(events: POLLIN, deadline: deadline)
+            case SSL_ERROR_SYSCALL:
+                let code = ERR_get_error()
+                if code != 0 { throw .connectionClosed("could not send data to server: SSL error: \(TLSErrors.describe(code))") }
+                let reason = savedErrno != 0 ? String(cString: strerror(savedErrno)) : "EOF detected"
+                throw .connectionClosed("could not send data to server: \(reason)")
+            case SSL_ERROR_ZERO_RETURN:
+                throw .connectionClosed("could not send data to server: SSL connection has been closed unexpectedly")
+            default:
+                throw .connectionClosed("could not send data to server: SSL error: \(TLSErrors.describe(ERR_get_error()))")
+            }
+        }
+    }
+
+    /// Sends close_notify (without waiting for the server's) and closes the socket.
+    public func close() {
+        if let ssl {
+            ERR_clear_error()
+            if protocolVersion != "" { _ = SSL_shutdown(ssl) }
+            SSL_free(ssl)
+            self.ssl = nil
+            ERR_clear_error()
+        }
+        if let context {
+            SSL_CTX_free(context)
+            self.context = nil
+        }
+        if let bioMethod {
+            BIO_meth_free(bioMethod)
+            self.bioMethod = nil
+        }
+        socket.close()
+    }
+}
+
+/// OpenSSL's error queue as text.
+enum TLSErrors {
+    /// libpq's SSLerrmessage: the reason string, or the code when OpenSSL has none.
+    static func describe(_ code: UInt) -> String {
+        if code == 0 { return "no SSL error reported" }
+        if let reason = ERR_reason_error_string(code) { return String(cString: reason) }
+        return "SSL error code \(code)"
+    }
+}
+
+/// Facts taken from an X509 certificate.
+enum TLSCertificate {
+    static func der(_ certificate: OpaquePointer) -> [UInt8]? {
+        var out: UnsafeMutablePointer<UInt8>?
+        let length = i2d_X509(certificate, &out)
+        guard length > 0, let out else { return nil }
+        defer { CRYPTO_free(out, #fileID, #line) }
+        return Array(UnsafeBufferPointer(start: out, count: Int(length)))
+    }
+
+    /// tls-server-end-point (RFC 5929 section 4.1), computed like libpq.
+    static func serverEndPointHash(_ certificate: OpaquePointer) -> [UInt8]? {
+        guard let digest = pgwire_server_end_point_digest(certificate) else { return nil }
+        var hash = [UInt8](repeating: 0, count: Int(pgwire_EVP_MAX_MD_SIZE()))
+        var length: UInt32 = 0
+        guard X509_digest(certificate, digest, &hash, &length) == 1 else { return nil }
+        return Array(hash[0..<Int(length)])
+    }
+}
