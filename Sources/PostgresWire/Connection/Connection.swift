@@ -28,6 +28,8 @@ public final class Connection: @unchecked Sendable {
     var _transactionStatus: TransactionStatus
     private var _noticeHandler: @Sendable (ServerError) -> Void
     private var _notificationHandler: (@Sendable (NotificationResponse) -> Void)?
+    /// DB-API session state (autocommit, transaction characteristics, cursor generation), guarded by `stateLock`.
+    var dbapi = DBAPIState()
 
     /// The server's process ID and cancellation key (BackendKeyData).
     public let backendKeyData: BackendKeyData?

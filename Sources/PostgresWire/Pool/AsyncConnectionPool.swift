@@ -1,0 +1,207 @@
+import Foundation
+
+/// A pool of `AsyncConnection`s for async/await code. Waiting callers are suspended, never
+/// blocked (FIFO); connections open on background threads; pings and resets run on each
+/// connection's I/O thread. Same policies as `ConnectionPool`.
+///
+///     let pool = try AsyncConnectionPool("host=localhost dbname=app")
+///     let count = try await pool.withConnection { conn in
+///         try await conn.query("SELECT count(*) FROM users").rows[0].decode(Int.self, at: 0)
+///     }
+public final class AsyncConnectionPool: Sendable {
+    public let configuration: PoolConfiguration
+    let connectionConfiguration: ConnectionConfiguration
+    let options: ConnectionOptions
+    let core: PoolCore<AsyncConnection>
+    private let maintenance: PoolMaintenance
+
+    public init(_ dsn: String, configuration: PoolConfiguration = PoolConfiguration(), options: ConnectionOptions = ConnectionOptions()) throws {
+        do {
+            connectionConfiguration = try ConnectionConfiguration.parse(dsn)
+        } catch {
+            throw DatabaseError(.configuration(error))
+        }
+        self.configuration = configuration
+        self.options = options
+        let core = PoolCore<AsyncConnection>(configuration: configuration)
+        self.core = core
+        let cc = connectionConfiguration
+        maintenance = PoolMaintenance(interval: configuration.maintenanceInterval) {
+            for e in core.takeExpiredIdle() { e.resource.connection.close() }
+            while core.reserveForMinIdle() {
+                do {
+                    core.addIdle(AsyncConnection(wrapping: try Connection(configuration: cc, options: options)))
+                } catch {
+                    core.minIdleFailed()
+                    break
+                }
+            }
+        }
+    }
+
+    deinit { maintenance.stop() }
+
+    public var stats: PoolStats { core.stats }
+
+    /// A connection for the caller's exclusive use; give it back with `release`.
+    /// Throws `CancellationError` if the task is cancelled while waiting.
+    public func acquire() async throws -> AsyncConnection {
+        try Task.checkCancellation()
+        let deadline = DispatchTime.now() + configuration.acquireTimeout
+        var grant = try await waitForGrant(deadline: deadline)
+        while true {
+            switch grant {
+            case .failed(let error): throw error
+            case .entry(let entry):
+                if let connection = await check(entry) { return connection }
+                grant = .create
+            case .create:
+                do {
+                    return try await openInSlot(deadline: deadline)
+                } catch {
+                    core.discardSlot(nil, broken: false)
+                    throw error
+                }
+            }
+        }
+    }
+
+    /// Returns a connection, reset for the next user (discarded if broken).
+    public func release(_ connection: AsyncConnection) async {
+        guard let entry = core.checkedOutEntry(connection) else { return }
+        if connection.isClosed || core.isExpired(entry) || core.closing {
+            connection.connection.close()
+            core.discardSlot(entry, broken: connection.isClosed)
+            return
+        }
+        let discardAll = configuration.discardAllOnRelease
+        do {
+            // Even from a cancelled task, the reset must run.
+            try await Task { try await connection.withConnection { try $0.resetSession(discardAll: discardAll) } }.value
+        } catch {
+            connection.connection.close()
+            core.discardSlot(entry)
+            return
+        }
+        core.release(entry)
+    }
+
+    /// Runs `body` with a pooled connection and always gives it back, even when `body` throws.
+    public func withConnection<T>(_ body: (AsyncConnection) async throws -> T) async throws -> T {
+        let connection = try await acquire()
+        let result: T
+        do {
+            result = try await body(connection)
+        } catch {
+            await release(connection)
+            throw error
+        }
+        await release(connection)
+        return result
+    }
+
+    /// Graceful close: fails new and waiting acquires, closes idle connections, waits (without
+    /// blocking the cooperative pool) for checked-out ones to return, then closes them.
+    @discardableResult
+    public func close(timeout: Double? = nil) async -> Bool {
+        maintenance.stop()
+        for e in core.beginClose() { e.resource.connection.close() }
+        let core = self.core
+        let drained = (try? await runOnNewThread(name: "PostgresWire pool close") {
+            core.waitUntilDrained(deadline: timeout.map { Date(timeIntervalSinceNow: $0) })
+        }) ?? false
+        for e in core.takeIdleWhileClosing() { e.resource.connection.close() }
+        return drained
+    }
+
+    // MARK: Internals
+
+    private func waitForGrant(deadline: DispatchTime) async throws -> PoolCore<AsyncConnection>.Grant {
+        let core = self.core
+        let holder = WaiterHolder()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<PoolCore<AsyncConnection>.Grant, Never>) in
+                let waiter = PoolCore<AsyncConnection>.Waiter { grant in continuation.resume(returning: grant) }
+                if let grant = core.acquire(waiter) {
+                    continuation.resume(returning: grant)
+                    return
+                }
+                holder.set(waiter)
+                DispatchQueue.global().asyncAfter(deadline: deadline) {
+                    if core.removeWaiter(waiter, timedOut: true) { waiter.deliver(.failed(core.timeoutError())) }
+                }
+                if Task.isCancelled, core.removeWaiter(waiter, timedOut: false) { waiter.deliver(.failed(CancellationError())) }
+            }
+        } onCancel: {
+            if let waiter = holder.get(), core.removeWaiter(waiter, timedOut: false) { waiter.deliver(.failed(CancellationError())) }
+        }
+    }
+
+    private func check(_ entry: PoolCore<AsyncConnection>.Entry) async -> AsyncConnection? {
+        let connection = entry.resource
+        var ok = !connection.isClosed && !core.isExpired(entry)
+        if ok, configuration.prePing {
+            do { _ = try await Task { try await connection.simpleQuery("") }.value } catch { ok = false }
+        }
+        if ok { return connection }
+        connection.connection.close()
+        core.noteReplaced(entry)
+        return nil
+    }
+
+    private func openInSlot(deadline: DispatchTime) async throws -> AsyncConnection {
+        let cc = connectionConfiguration
+        let options = self.options
+        var delay = 0.05
+        while true {
+            do {
+                let connection = try await AsyncConnection.connect(configuration: cc, options: options)
+                _ = core.created(connection)
+                return connection
+            } catch {
+                if DispatchTime.now() + delay >= deadline {
+                    let e = DatabaseError.wrap(error)
+                    throw DatabaseError(e.category, "could not open a pool connection: \(e.message)", underlying: e.underlying)
+                }
+                try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+                delay = Swift.min(delay * 2, 1)
+            }
+        }
+    }
+}
+
+/// Holds a waiter for the cancellation handler.
+final class WaiterHolder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var waiter: PoolCore<AsyncConnection>.Waiter?
+    func set(_ w: PoolCore<AsyncConnection>.Waiter) { lock.withLock { waiter = w } }
+    func get() -> PoolCore<AsyncConnection>.Waiter? { lock.withLock { waiter } }
+}
+
+/// A background thread that runs `round` every `interval` seconds until stopped.
+final class PoolMaintenance: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var stopped = false
+
+    init(interval: Double, round: @escaping @Sendable () -> Void) {
+        let thread = Thread { [self] in
+            while true {
+                round()
+                condition.lock()
+                if !stopped { _ = condition.wait(until: Date(timeIntervalSinceNow: interval)) }
+                let done = stopped
+                condition.unlock()
+                if done { return }
+            }
+        }
+        thread.name = "PostgresWire pool maintenance"
+        thread.start()
+    }
+
+    func stop() {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
+    }
+}

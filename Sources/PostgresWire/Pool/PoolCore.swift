@@ -1,0 +1,328 @@
+import Foundation
+
+/// Settings shared by `ConnectionPool` and `AsyncConnectionPool`.
+public struct PoolConfiguration: Sendable {
+    /// Connections kept open even when idle (opened in the background).
+    public var minIdle: Int
+    /// Connections open at most (idle + in use + being opened).
+    public var maxConnections: Int
+    /// Seconds `acquire` waits for a connection before failing.
+    public var acquireTimeout: Double
+    /// Run an empty query on an idle connection before handing it out; a dead one is replaced.
+    public var prePing: Bool
+    /// Seconds after which a connection is closed and replaced (checked when idle).
+    public var maxLifetime: Double?
+    /// Seconds an idle connection above `minIdle` stays open.
+    public var idleTimeout: Double?
+    /// Run DISCARD ALL when a connection is released (ROLLBACK of an open transaction and
+    /// closing its cursors happen always).
+    public var discardAllOnRelease: Bool
+    /// Seconds between background checks (idle timeout, lifetime, minIdle).
+    public var maintenanceInterval: Double
+
+    public init(minIdle: Int = 0, maxConnections: Int = 10, acquireTimeout: Double = 30, prePing: Bool = false,
+                maxLifetime: Double? = 3600, idleTimeout: Double? = 600, discardAllOnRelease: Bool = false,
+                maintenanceInterval: Double = 1) {
+        self.minIdle = minIdle
+        self.maxConnections = Swift.max(1, maxConnections)
+        self.acquireTimeout = acquireTimeout
+        self.prePing = prePing
+        self.maxLifetime = maxLifetime
+        self.idleTimeout = idleTimeout
+        self.discardAllOnRelease = discardAllOnRelease
+        self.maintenanceInterval = maintenanceInterval
+    }
+}
+
+/// Live counters of a pool.
+public struct PoolStats: Sendable, Equatable, CustomStringConvertible {
+    /// Connections open or being opened (idle + inUse + opening).
+    public var open: Int
+    public var idle: Int
+    public var inUse: Int
+    /// Callers waiting in `acquire`.
+    public var waiters: Int
+    /// Connections opened / closed since the pool started.
+    public var created: Int
+    public var closed: Int
+    /// `acquire` calls that timed out.
+    public var timedOut: Int
+    /// Connections discarded because they were broken, expired or failed their reset/ping.
+    public var discarded: Int
+
+    public var description: String {
+        "open=\(open) idle=\(idle) inUse=\(inUse) waiters=\(waiters) created=\(created) closed=\(closed) timedOut=\(timedOut)"
+    }
+}
+
+/// Bookkeeping shared by the blocking and the async pool: slots, idle stack, FIFO waiters,
+/// counters. Never blocks and never runs I/O under its lock.
+final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
+    final class Entry: @unchecked Sendable {
+        let resource: Resource
+        let createdAt: UInt64
+        var releasedAt: UInt64
+        init(_ resource: Resource) {
+            self.resource = resource
+            createdAt = DispatchTime.now().uptimeNanoseconds
+            releasedAt = createdAt
+        }
+    }
+
+    /// What a caller of `acquire` receives.
+    enum Grant: @unchecked Sendable {
+        /// An idle connection, now counted in use.
+        case entry(Entry)
+        /// A reserved slot: the caller opens a connection (and gives the slot back on failure).
+        case create
+        case failed(Error)
+    }
+
+    final class Waiter: @unchecked Sendable {
+        let deliver: @Sendable (Grant) -> Void
+        init(_ deliver: @escaping @Sendable (Grant) -> Void) { self.deliver = deliver }
+    }
+
+    let configuration: PoolConfiguration
+    private let lock = NSLock()
+    private var idle: [Entry] = []
+    private var waiters: [Waiter] = []
+    private var checkedOut: [ObjectIdentifier: Entry] = [:]
+    private var openCount = 0
+    private var inUseCount = 0
+    private var created = 0
+    private var closedCount = 0
+    private var timedOut = 0
+    private var discarded = 0
+    private(set) var closing = false
+    private let drained = NSCondition()
+
+    init(configuration: PoolConfiguration) { self.configuration = configuration }
+
+    var stats: PoolStats {
+        lock.withLock {
+            PoolStats(open: openCount, idle: idle.count, inUse: inUseCount, waiters: waiters.count, created: created,
+                      closed: closedCount, timedOut: timedOut, discarded: discarded)
+        }
+    }
+
+    /// Tries to grant at once; otherwise enqueues `waiter` (FIFO) and returns nil.
+    func acquire(_ waiter: Waiter) -> Grant? {
+        lock.withLock {
+            if closing { return .failed(DatabaseError.interface("the pool is closed")) }
+            if waiters.isEmpty {
+                if let entry = idle.popLast() {
+                    inUseCount += 1
+                    checkedOut[ObjectIdentifier(entry.resource)] = entry
+                    return .entry(entry)
+                }
+                if openCount < configuration.maxConnections {
+                    openCount += 1
+                    inUseCount += 1
+                    return .create
+                }
+            }
+            waiters.append(waiter)
+            return nil
+        }
+    }
+
+    /// Removes a waiter that gave up (timeout, cancellation); false if it was already granted.
+    func removeWaiter(_ waiter: Waiter, timedOut isTimeout: Bool) -> Bool {
+        lock.withLock {
+            guard let i = waiters.firstIndex(where: { $0 === waiter }) else { return false }
+            waiters.remove(at: i)
+            if isTimeout { timedOut += 1 }
+            return true
+        }
+    }
+
+    /// Records a connection opened in a `.create` slot, now in use by the caller.
+    func created(_ resource: Resource) -> Entry {
+        let entry = Entry(resource)
+        lock.withLock {
+            created += 1
+            checkedOut[ObjectIdentifier(resource)] = entry
+        }
+        return entry
+    }
+
+    /// The checked-out entry of a resource (nil if not from this pool or already released).
+    func checkedOutEntry(_ resource: Resource) -> Entry? {
+        lock.withLock { checkedOut[ObjectIdentifier(resource)] }
+    }
+
+    /// Whether an entry must be replaced before use (lifetime or idle timeout exceeded).
+    func isExpired(_ entry: Entry, now: UInt64 = DispatchTime.now().uptimeNanoseconds) -> Bool {
+        if let life = configuration.maxLifetime, Double(now &- entry.createdAt) / 1e9 >= life { return true }
+        return false
+    }
+
+    /// Gives a checked-out connection back: to the first waiter, or to the idle stack.
+    func release(_ entry: Entry) {
+        var grant: (Waiter, Grant)?
+        lock.withLock {
+            checkedOut[ObjectIdentifier(entry.resource)] = nil
+            if closing {
+                // Not reused: the closer closes idle ones, so put it there.
+                inUseCount -= 1
+                idle.append(entry)
+            } else if !waiters.isEmpty {
+                checkedOut[ObjectIdentifier(entry.resource)] = entry
+                grant = (waiters.removeFirst(), .entry(entry))
+            } else {
+                inUseCount -= 1
+                entry.releasedAt = DispatchTime.now().uptimeNanoseconds
+                idle.append(entry)
+            }
+        }
+        grant.map { $0.0.deliver($0.1) }
+        signalIfDrained()
+    }
+
+    /// A checked-out (or being-created) slot whose connection is gone: the slot passes to the
+    /// first waiter as `.create`, or is freed. Call `closeResource` yourself.
+    func discardSlot(_ entry: Entry?, broken: Bool = true) {
+        var grant: Waiter?
+        lock.withLock {
+            if let entry {
+                checkedOut[ObjectIdentifier(entry.resource)] = nil
+                closedCount += 1
+                if broken { discarded += 1 }
+            }
+            if !closing, !waiters.isEmpty {
+                grant = waiters.removeFirst()
+            } else {
+                openCount -= 1
+                inUseCount -= 1
+            }
+        }
+        grant?.deliver(.create)
+        signalIfDrained()
+    }
+
+    /// Counts a replaced connection (closed, slot kept by the caller for a new one).
+    func noteReplaced(_ entry: Entry) {
+        lock.withLock {
+            checkedOut[ObjectIdentifier(entry.resource)] = nil
+            closedCount += 1
+            discarded += 1
+        }
+    }
+
+    /// Idle connections to close now (expired, or idle too long above `minIdle`).
+    func takeExpiredIdle() -> [Entry] {
+        let now = DispatchTime.now().uptimeNanoseconds
+        return lock.withLock {
+            var out: [Entry] = []
+            var keep: [Entry] = []
+            for e in idle {
+                let idleFor = Double(now &- e.releasedAt) / 1e9
+                let tooIdle = configuration.idleTimeout.map { idleFor >= $0 } ?? false
+                if isExpired(e, now: now) || (tooIdle && openCount - out.count > configuration.minIdle) {
+                    out.append(e)
+                } else {
+                    keep.append(e)
+                }
+            }
+            idle = keep
+            openCount -= out.count
+            closedCount += out.count
+            return out
+        }
+    }
+
+    /// Reserves a slot for a background connection when below `minIdle` (true: open one, then `addIdle`).
+    func reserveForMinIdle() -> Bool {
+        lock.withLock {
+            guard !closing, idle.count < configuration.minIdle, openCount < configuration.maxConnections, waiters.isEmpty else { return false }
+            openCount += 1
+            return true
+        }
+    }
+
+    /// Adds a background-opened connection (or hands it to a waiter).
+    func addIdle(_ resource: Resource) {
+        let entry = Entry(resource)
+        var grant: Waiter?
+        lock.withLock {
+            created += 1
+            if !waiters.isEmpty {
+                grant = waiters.removeFirst()
+                inUseCount += 1
+                checkedOut[ObjectIdentifier(resource)] = entry
+            } else {
+                idle.append(entry)
+            }
+        }
+        grant?.deliver(.entry(entry))
+    }
+
+    /// A background open failed: free its slot (or give it to a waiter to try).
+    func minIdleFailed() {
+        var grant: Waiter?
+        lock.withLock {
+            if !closing, !waiters.isEmpty {
+                grant = waiters.removeFirst()
+                inUseCount += 1
+            } else {
+                openCount -= 1
+            }
+        }
+        grant?.deliver(.create)
+    }
+
+    /// Starts closing: new acquires fail, waiters are failed. Returns the idle entries to close.
+    func beginClose() -> [Entry] {
+        let (failed, entries): ([Waiter], [Entry]) = lock.withLock {
+            closing = true
+            let w = waiters
+            waiters = []
+            let e = idle
+            idle = []
+            openCount -= e.count
+            closedCount += e.count
+            return (w, e)
+        }
+        for w in failed { w.deliver(.failed(DatabaseError.interface("the pool is closed"))) }
+        return entries
+    }
+
+    /// Idle entries released since `beginClose`, to close.
+    func takeIdleWhileClosing() -> [Entry] {
+        lock.withLock {
+            let e = idle
+            idle = []
+            openCount -= e.count
+            closedCount += e.count
+            return e
+        }
+    }
+
+    var inUse: Int { lock.withLock { inUseCount } }
+
+    /// Blocks until nothing is checked out (or the deadline passes); true if drained.
+    func waitUntilDrained(deadline: Date?) -> Bool {
+        drained.lock()
+        defer { drained.unlock() }
+        while inUse > 0 {
+            if let deadline {
+                if !drained.wait(until: deadline) { return inUse == 0 }
+            } else {
+                drained.wait()
+            }
+        }
+        return true
+    }
+
+    private func signalIfDrained() {
+        drained.lock()
+        drained.broadcast()
+        drained.unlock()
+    }
+
+    func timeoutError() -> DatabaseError {
+        let s = stats
+        return DatabaseError(.operational, "timed out after \(configuration.acquireTimeout)s waiting for a connection from the pool (max \(configuration.maxConnections); \(s))")
+    }
+}
