@@ -60,11 +60,19 @@ func shellWords(_ line: String) -> [String] {
 func readmeQueryCommands() throws -> [READMECommand] {
     let text = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
     var commands: [READMECommand] = []
+    var inBlock = false
     var inShellBlock = false
     for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
         let line = rawLine.trimmingCharacters(in: .whitespaces)
         if line.hasPrefix("```") {
-            inShellBlock = !inShellBlock && (line == "```sh" || line == "```bash" || line == "```shell" || line == "```")
+            // A fence either opens a block (shell or not, by its info string) or closes the open one.
+            if inBlock {
+                inBlock = false
+                inShellBlock = false
+            } else {
+                inBlock = true
+                inShellBlock = ["```sh", "```bash", "```shell", "```"].contains(line)
+            }
             continue
         }
         guard inShellBlock, line.contains("pgwire query") else { continue }
