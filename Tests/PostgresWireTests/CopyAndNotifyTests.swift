@@ -147,3 +147,14 @@ final class NotificationBox<T>: @unchecked Sendable {
         #expect(try c.simpleQuery("SELECT 1")[0].rows.count == 1)
     }
 }
+
+@Suite struct KeepaliveTests {
+    @Test func keepaliveSettingsReachTheSocket() throws {
+        let server = try TestServer.shared()
+        let c = try Connection.connect(server.dsn(extra: "sslmode=disable keepalives_idle=17 keepalives_interval=5 keepalives_count=4"))
+        let options = try #require(c.testingSocketOptions())
+        #expect(options == [1, 17, 5, 4])
+        let off = try Connection.connect(server.dsn(extra: "sslmode=disable keepalives=0"))
+        #expect(off.testingSocketOptions()?.first == 0)
+    }
+}

@@ -338,6 +338,11 @@ public final class Connection: @unchecked Sendable {
         }
     }
 
+    /// The plaintext socket under this connection, if it is one (diagnostics and tests).
+    func withPlainSocket<T>(_ body: (SocketTransport) -> T) -> T? {
+        lock.withLock { (transport as? SocketTransport).map(body) }
+    }
+
     /// Reads while idle: notifications, notices and parameter changes are dispatched; returns
     /// after the first notification, or when the deadline passes. Anything else is a violation.
     func waitForAsynchronousMessages(until deadline: Deadline?) throws(PostgresError) {

@@ -89,6 +89,10 @@ extension Connection {
         } catch {
             throw AttemptFailure(error: error)
         }
+        if !host.isUnixSocket, let socket = transport as? SocketTransport {
+            socket.configureKeepalives(enabled: configuration.keepalives, idle: configuration.keepalivesIdle,
+                                       interval: configuration.keepalivesInterval, count: configuration.keepalivesCount)
+        }
         var secured: Transport = transport
         var tls: TLSTransport?
         if encryption != .none, let socket = transport as? SocketTransport {

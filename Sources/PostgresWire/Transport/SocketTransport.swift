@@ -19,6 +19,28 @@ public final class SocketTransport: Transport, @unchecked Sendable {
 
     public var fileDescriptor: Int32 { fd }
 
+    /// libpq's keepalives, keepalives_idle, keepalives_interval and keepalives_count (seconds;
+    /// nil leaves the system default). Keepalives are on unless `enabled` is false.
+    public func configureKeepalives(enabled: Bool, idle: Int?, interval: Int?, count: Int?) {
+        var on: Int32 = enabled ? 1 : 0
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, socklen_t(MemoryLayout<Int32>.size))
+        guard enabled else { return }
+        func set(_ option: Int32, _ value: Int?) {
+            guard var v = value.map({ Int32(clamping: $0) }), v > 0 else { return }
+            setsockopt(fd, Int32(IPPROTO_TCP), option, &v, socklen_t(MemoryLayout<Int32>.size))
+        }
+        set(TCP_KEEPIDLE, idle)
+        set(TCP_KEEPINTVL, interval)
+        set(TCP_KEEPCNT, count)
+    }
+
+    /// The socket's current value of an integer option (for tests and diagnostics).
+    public func socketOption(level: Int32, name: Int32) -> Int32? {
+        var value: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        return getsockopt(fd, level, name, &value, &length) == 0 ? value : nil
+    }
+
     /// Connects to a TCP endpoint: every address the name resolves to (IPv6 and IPv4) is tried in order.
     public static func connectTCP(host: String, hostaddr: String?, port: Int, deadline: Deadline?) throws(PostgresError) -> SocketTransport {
         let target = hostaddr ?? host
