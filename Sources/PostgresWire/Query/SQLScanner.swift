@@ -6,78 +6,23 @@ enum SQLScanner {
         // PREPARE's $n belong to the statement it defines, not to this one.
         if SQLStatements.firstWord(sql) == "prepare" { return 0 }
         let s = Array(sql.utf8)
-        var i = 0
         var highest = 0
-        @inline(__always) func at(_ k: Int) -> UInt8 { k < s.count ? s[k] : 0 }
-        while i < s.count {
-            let c = s[i]
-            switch c {
-            case UInt8(ascii: "'"):
-                // E'…' strings allow backslash escapes; standard strings only double quotes.
-                let escapes = i > 0 && (s[i - 1] == UInt8(ascii: "E") || s[i - 1] == UInt8(ascii: "e"))
-                    && (i < 2 || !isIdentifierByte(s[i - 2]))
-                i += 1
-                while i < s.count {
-                    if escapes && s[i] == UInt8(ascii: "\\") { i += 2; continue }
-                    if s[i] == UInt8(ascii: "'") {
-                        if at(i + 1) == UInt8(ascii: "'") { i += 2; continue }
-                        break
-                    }
-                    i += 1
-                }
-                i += 1
-            case UInt8(ascii: "\""):
-                i += 1
-                while i < s.count {
-                    if s[i] == UInt8(ascii: "\"") {
-                        if at(i + 1) == UInt8(ascii: "\"") { i += 2; continue }
-                        break
-                    }
-                    i += 1
-                }
-                i += 1
-            case UInt8(ascii: "-") where at(i + 1) == UInt8(ascii: "-"):
-                while i < s.count && s[i] != 10 { i += 1 }
-            case UInt8(ascii: "/") where at(i + 1) == UInt8(ascii: "*"):
-                var depth = 1
-                i += 2
-                while i < s.count && depth > 0 {
-                    if s[i] == UInt8(ascii: "/") && at(i + 1) == UInt8(ascii: "*") { depth += 1; i += 2 }
-                    else if s[i] == UInt8(ascii: "*") && at(i + 1) == UInt8(ascii: "/") { depth -= 1; i += 2 }
-                    else { i += 1 }
-                }
-            case UInt8(ascii: "$"):
-                if i > 0 && isIdentifierByte(s[i - 1]) { i += 1; continue }  // part of an identifier like a$b
-                var j = i + 1
-                if j < s.count && isDigit(s[j]) {
-                    var n = 0
-                    while j < s.count && isDigit(s[j]) { n = min(n * 10 + Int(s[j] - 48), 1_000_000); j += 1 }
-                    highest = max(highest, n)
-                    i = j
-                    continue
-                }
-                // Dollar quote: $tag$ … $tag$
-                while j < s.count && isIdentifierByte(s[j]) && s[j] != UInt8(ascii: "$") { j += 1 }
-                if j < s.count && s[j] == UInt8(ascii: "$") {
-                    let tag = Array(s[i...j])
-                    var k = j + 1
-                    var closed = false
-                    while k + tag.count <= s.count {
-                        if s[k] == UInt8(ascii: "$") && Array(s[k..<(k + tag.count)]) == tag {
-                            k += tag.count
-                            closed = true
-                            break
-                        }
-                        k += 1
-                    }
-                    i = closed ? k : s.count
-                } else {
-                    i += 1
-                }
-            default:
-                i += 1
+        var number: Int?  // digits of the placeholder being read
+        var expectDigitsAt = -1
+        walk(s) { i, c in
+            if i == expectDigitsAt, isDigit(c) {
+                number = min((number ?? 0) * 10 + Int(c - 48), 1_000_000)
+                expectDigitsAt = i + 1
+                return
+            }
+            if let n = number { highest = max(highest, n) }
+            number = nil
+            // `$n` outside literals and comments, not inside an identifier such as a$1.
+            if c == UInt8(ascii: "$"), i == 0 || !isIdentifierByte(s[i - 1]) {
+                expectDigitsAt = i + 1
             }
         }
+        if let n = number { highest = max(highest, n) }
         return highest
     }
 
@@ -157,7 +102,9 @@ extension SQLScanner {
         while i < s.count {
             let c = s[i]
             if c == UInt8(ascii: "'") {
+                // E'…' strings allow backslash escapes; standard strings only doubled quotes.
                 let escapes = i > 0 && (s[i - 1] == UInt8(ascii: "E") || s[i - 1] == UInt8(ascii: "e"))
+                    && (i < 2 || !isIdentifierByte(s[i - 2]))
                 i += 1
                 while i < s.count {
                     if escapes && s[i] == UInt8(ascii: "\\") { i += 2; continue }
