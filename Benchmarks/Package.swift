@@ -1,0 +1,47 @@
+// swift-tools-version:6.1
+// The benchmark suite of ../shared/BENCHMARKS.md (W1-W6), run against PostgresWire, libpq and
+// PostgresNIO in one run. A package of its own, so that PostgresWire never depends on SwiftNIO.
+import Foundation
+import PackageDescription
+
+// The library under test: this checkout by default; POSTGRESWIRE_PATH=/other/checkout benchmarks another
+// one (e.g. the commit before a change) with the same programs.
+let libraryPath = Context.environment["POSTGRESWIRE_PATH"] ?? ".."
+// W6 needs the library's ConnectionPool: measured when the checkout has one, "not yet" otherwise.
+let libraryRoot = libraryPath.hasPrefix("/") ? libraryPath : Context.packageDirectory + "/" + libraryPath
+let hasPool = FileManager.default.fileExists(atPath: libraryRoot + "/Sources/PostgresWire/Pool/ConnectionPool.swift")
+
+let package = Package(
+    name: "PostgresWireBenchmarks",
+    platforms: [.macOS(.v14)],
+    dependencies: [
+        .package(name: "PostgresWire", path: libraryPath),
+        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
+    ],
+    targets: [
+        // Result records, CPU/RSS/clock helpers and argument parsing shared by the Swift programs.
+        .target(name: "BenchCore"),
+        // The orchestrator: a throwaway cluster (or --dsn), one process per driver × workload × round,
+        // medians, the table and results.json.
+        .executableTarget(
+            name: "BenchRunner",
+            dependencies: ["BenchCore", .product(name: "PostgresWire", package: "PostgresWire")]
+        ),
+        .executableTarget(
+            name: "BenchPostgresWire",
+            dependencies: ["BenchCore", .product(name: "PostgresWire", package: "PostgresWire")],
+            swiftSettings: hasPool ? [.define("POSTGRESWIRE_POOL")] : []
+        ),
+        .executableTarget(
+            name: "BenchPostgresNIO",
+            dependencies: ["BenchCore", .product(name: "PostgresNIO", package: "postgres-nio")]
+        ),
+        // libpq, driven from C as a C program would (no Swift in the measured path).
+        .executableTarget(
+            name: "BenchLibpq",
+            cSettings: [.unsafeFlags(["-I/usr/include/postgresql", "-O2"])],
+            linkerSettings: [.linkedLibrary("pq"), .linkedLibrary("pthread")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

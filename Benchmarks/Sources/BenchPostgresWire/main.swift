@@ -1,0 +1,219 @@
+// The workloads of BENCHMARKS.md driven through PostgresWire's public API, as a user would write
+// them: `query` (extended protocol, statement cache, binary results) streaming rows, `simpleQuery`,
+// `pipeline`, `copyIn`, and for W6 `ConnectionPool` (compiled in when the library has one,
+// see Package.swift; "not yet" otherwise).
+import BenchCore
+import Foundation
+import PostgresWire
+
+let driver = "PostgresWire"
+let args = DriverArguments.parse()
+
+func connect() -> Connection {
+    do {
+        return try Connection.connect(args.dsn)
+    } catch {
+        emitError(driver: driver, workload: args.workload, "connect: \(error.message)")
+    }
+}
+
+func selectInt(_ i: Int) -> PostgresQuery {
+    var b = PostgresBindings()
+    try! b.append(i)
+    return PostgresQuery(unsafeSQL: "SELECT $1::int", bindings: b)
+}
+
+func w1() throws -> BenchResult {
+    // TLS may not exist yet: say so instead of measuring something else.
+    if args.workload == .w1TLS {
+        do {
+            try Connection.connect(args.dsn).close()
+        } catch {
+            let text = error.message
+            if text.contains("TLS") && text.contains("not support") {
+                emitNotYet(driver: driver, workload: args.workload, "no TLS yet: \(text)")
+                exit(0)
+            }
+            throw error
+        }
+    }
+    for _ in 0..<(args.warmup ?? 5) { try Connection.connect(args.dsn).close() }
+    let watch = Stopwatch()
+    for _ in 0..<args.count { try Connection.connect(args.dsn).close() }
+    return watch.finish(driver: driver, workload: args.workload, operations: args.count)
+}
+
+func w2Prepared() throws -> BenchResult {
+    let connection = connect()
+    defer { connection.close() }
+    var checksum = 0
+    for i in 0..<(args.warmup ?? 500) {
+        try connection.query(selectInt(i)) { row in checksum &+= try row.decode(Int.self, at: 0) }
+    }
+    checksum = 0
+    var latencies: [UInt64] = []
+    latencies.reserveCapacity(args.count)
+    let watch = Stopwatch()
+    for i in 0..<args.count {
+        let t = Clock.nanoseconds()
+        try connection.query(selectInt(i)) { row in checksum &+= try row.decode(Int.self, at: 0) }
+        latencies.append(Clock.nanoseconds() - t)
+    }
+    return watch.finish(driver: driver, workload: args.workload, operations: args.count, latencies: latencies, checksum: checksum)
+}
+
+func w2Simple() throws -> BenchResult {
+    let connection = connect()
+    defer { connection.close() }
+    var checksum = 0
+    func once() throws {
+        try connection.simpleQuery("SELECT 1") { event in
+            if case .row(let row) = event { checksum &+= try row.decode(Int.self, at: 0) }
+        }
+    }
+    for _ in 0..<(args.warmup ?? 500) { try once() }
+    checksum = 0
+    var latencies: [UInt64] = []
+    latencies.reserveCapacity(args.count)
+    let watch = Stopwatch()
+    for _ in 0..<args.count {
+        let t = Clock.nanoseconds()
+        try once()
+        latencies.append(Clock.nanoseconds() - t)
+    }
+    return watch.finish(driver: driver, workload: args.workload, operations: args.count, latencies: latencies, checksum: checksum)
+}
+
+func w3() throws -> BenchResult {
+    let connection = connect()
+    defer { connection.close() }
+    func run(_ count: Int) throws -> Int {
+        let results = try connection.pipeline((0..<count).map(selectInt))
+        var sum = 0
+        for result in results { sum &+= try result.get().rows[0].decode(Int.self, at: 0) }
+        return sum
+    }
+    _ = try run(args.warmup ?? 1000)
+    let watch = Stopwatch()
+    let checksum = try run(args.count)
+    return watch.finish(driver: driver, workload: args.workload, operations: args.count, checksum: checksum)
+}
+
+func w4() throws -> BenchResult {
+    let connection = connect()
+    defer { connection.close() }
+    try connection.query("SELECT 1")
+    var checksum = 0
+    var rows = 0
+    let watch = Stopwatch()
+    try connection.query(PostgresQuery(unsafeSQL: Workload.w4SQL(rows: args.count))) { row in
+        let a = try row.decode(Int.self, at: 0)
+        let b = try row.decode(String.self, at: 1)
+        let c = try row.decode(Double.self, at: 2)
+        let d = try row.decode(Date.self, at: 3)
+        let e = try row.decode(String.self, at: 4)
+        checksum &+= a &+ b.utf8.count &+ Int(c) &+ Int(d.timeIntervalSince1970) &+ e.utf8.count
+        rows += 1
+    }
+    let m = watch.finish(driver: driver, workload: args.workload, operations: rows, checksum: checksum)
+    if rows != args.count { emitError(driver: driver, workload: args.workload, "W4 returned \(rows) rows") }
+    return m
+}
+
+func w5() throws -> BenchResult {
+    let connection = connect()
+    defer { connection.close() }
+    let table = "bench_copy_pgwire_\(getpid())"
+    try connection.simpleQuery("CREATE UNLOGGED TABLE \(table) (i int, t text)")
+    let watch = Stopwatch()
+    let copied = try connection.copyIn("COPY \(table) (i, t) FROM STDIN") { writer in
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(64 * 1024 + 64)
+        var i = 1
+        while i <= args.count {
+            appendDecimal(i, to: &bytes)
+            bytes.append(UInt8(ascii: "\t"))
+            bytes.append(contentsOf: "row ".utf8)
+            appendDecimal(i, to: &bytes)
+            bytes.append(UInt8(ascii: "\n"))
+            if bytes.count >= 64 * 1024 || i == args.count {
+                try writer.write(bytes)
+                bytes.removeAll(keepingCapacity: true)
+            }
+            i += 1
+        }
+    }
+    let m = watch.finish(driver: driver, workload: args.workload, operations: copied)
+    try connection.simpleQuery("DROP TABLE \(table)")
+    if copied != args.count { emitError(driver: driver, workload: args.workload, "W5 copied \(copied) rows") }
+    return m
+}
+
+#if POSTGRESWIRE_POOL
+/// 64 threads share a pool of 8 connections, each taking the next query number until all are done.
+func w6() throws -> BenchResult {
+    let pool = try ConnectionPool(args.dsn, configuration: PoolConfiguration(minIdle: args.pool, maxConnections: args.pool))
+    defer { pool.close(timeout: 5) }
+    // Warm up: every connection open, the statement prepared on each.
+    try runThreads(args.pool * 2, count: args.pool * 8, pool)
+    let watch = Stopwatch()
+    let checksum = try runThreads(args.workers, count: args.count, pool)
+    return watch.finish(driver: driver, workload: args.workload, operations: args.count, checksum: checksum)
+}
+
+@discardableResult
+func runThreads(_ threads: Int, count: Int, _ pool: ConnectionPool) throws -> Int {
+    final class Shared: @unchecked Sendable {
+        let lock = NSLock()
+        var next = 0
+        var sum = 0
+        var error: Error?
+    }
+    let shared = Shared()
+    let group = DispatchGroup()
+    for _ in 0..<threads {
+        group.enter()
+        Thread {
+            defer { group.leave() }
+            var local = 0
+            while true {
+                let i: Int = shared.lock.withLock { defer { shared.next += 1 }; return shared.next }
+                if i >= count { break }
+                do {
+                    try pool.withConnection { c in
+                        try c.query(selectInt(i)) { row in local &+= try row.decode(Int.self, at: 0) }
+                    }
+                } catch {
+                    shared.lock.withLock { if shared.error == nil { shared.error = error } }
+                    break
+                }
+            }
+            shared.lock.withLock { shared.sum &+= local }
+        }.start()
+    }
+    group.wait()
+    if let error = shared.error { throw error }
+    return shared.sum
+}
+#endif
+
+do {
+    switch args.workload {
+    case .w1Trust, .w1Scram, .w1TLS: emit(try w1())
+    case .w2Prepared: emit(try w2Prepared())
+    case .w2Simple: emit(try w2Simple())
+    case .w3: emit(try w3())
+    case .w4: emit(try w4())
+    case .w5: emit(try w5())
+    case .w6:
+        #if POSTGRESWIRE_POOL
+        emit(try w6())
+        #else
+        emitNotYet(driver: driver, workload: args.workload, "no connection pool yet")
+        #endif
+    }
+} catch let error as PostgresError {
+    emitError(driver: driver, workload: args.workload, error.message)
+} catch {
+    emitError(driver: driver, workload: args.workload, "\(error)")
+}

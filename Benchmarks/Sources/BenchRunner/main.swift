@@ -1,0 +1,470 @@
+// Runs the workloads of BENCHMARKS.md against PostgresWire, libpq and PostgresNIO in one run:
+// each driver × workload × round is a process of its own (so that getrusage and ru_maxrss are
+// that driver's alone), rounds interleave the drivers (rotating their order), and the median of
+// the rounds is reported with the ratios against each peer: a table on the terminal (Markdown,
+// so it can be pasted as it is) and a JSON file.
+//
+//   BenchRunner --dsn CONNINFO [--scram-dsn CONNINFO] [--tls-dsn CONNINFO] [--rounds 3] [--quick]
+//               [--workloads W1,W2,...] [--drivers PostgresWire,libpq,PostgresNIO] [--json FILE]
+//               [--count WORKLOAD=N ...] [--command TEXT]
+//
+// `Benchmarks/run` starts a throwaway server, builds everything in release mode and calls this.
+import BenchCore
+import Foundation
+import PostgresWire
+
+// MARK: Options
+
+struct Options {
+    var dsn = ""
+    var scramDSN: String?
+    var tlsDSN: String?
+    var rounds = 3
+    var quick = false
+    var workloads = Workload.allCases
+    var drivers = ["PostgresWire", "libpq", "PostgresNIO"]
+    var jsonPath = "results.json"
+    var counts: [Workload: Int] = [:]
+    var command: String?
+    var library: String?
+    var timeout: Double = 600
+}
+
+@MainActor func usage() -> Never {
+    writeErr("""
+        usage: BenchRunner --dsn CONNINFO [--scram-dsn CONNINFO] [--tls-dsn CONNINFO] [--rounds N] [--quick]
+                           [--workloads W1,W2,W3,W4,W5,W6 or ids like W2-prepared] [--drivers PostgresWire,libpq,PostgresNIO]
+                           [--json FILE] [--count WORKLOAD=N]... [--timeout SECONDS]
+
+        """)
+    exit(64)
+}
+
+@MainActor func parseOptions() -> Options {
+    var o = Options()
+    var args = Array(CommandLine.arguments.dropFirst())
+    func value() -> String {
+        guard args.count >= 2 else { usage() }
+        let v = args[1]
+        args.removeFirst(2)
+        return v
+    }
+    while let a = args.first {
+        switch a {
+        case "--dsn": o.dsn = value()
+        case "--scram-dsn": o.scramDSN = value()
+        case "--tls-dsn": o.tlsDSN = value()
+        case "--rounds": o.rounds = max(1, Int(value()) ?? 3)
+        case "--json": o.jsonPath = value()
+        case "--command": o.command = value()
+        case "--library": o.library = value()
+        case "--timeout": o.timeout = Double(value()) ?? 600
+        case "--drivers": o.drivers = value().split(separator: ",").map(String.init)
+        case "--workloads":
+            let wanted = value().split(separator: ",").map(String.init)
+            o.workloads = Workload.allCases.filter { w in wanted.contains { w.rawValue == $0 || w.rawValue.hasPrefix($0 + "-") } }
+        case "--count":
+            let pair = value().split(separator: "=")
+            guard pair.count == 2, let n = Int(pair[1]) else { usage() }
+            for w in Workload.allCases where w.rawValue == pair[0] || w.rawValue.hasPrefix(pair[0] + "-") { o.counts[w] = n }
+        case "--quick":
+            o.quick = true
+            args.removeFirst()
+        case "-h", "--help": usage()
+        default:
+            writeErr("BenchRunner: unknown option \(a)\n")
+            usage()
+        }
+    }
+    return o
+}
+
+let options = parseOptions()
+guard !options.dsn.isEmpty else { usage() }
+
+@MainActor func count(_ w: Workload) -> Int {
+    if let n = options.counts[w] { return n }
+    if options.quick {
+        switch w {
+        case .w1Trust, .w1Scram, .w1TLS: return 100
+        case .w2Prepared, .w2Simple, .w3: return 5_000
+        case .w4, .w5: return 200_000
+        case .w6: return 10_000
+        }
+    }
+    return w.defaultCount
+}
+
+// MARK: Connection targets
+
+/// The DSN for a workload (nil: not available in this run), and the same settings as separate
+/// values for PostgresNIO, which takes no connection string.
+struct Target {
+    var dsn: String
+    var host: String
+    var port: Int
+    var user: String
+    var password: String?
+    var dbname: String
+    var sslmode: String
+
+    init(_ dsn: String) {
+        self.dsn = dsn
+        do {
+            let c = try ConnectionConfiguration.parse(dsn)
+            let h = c.hosts.first
+            host = h?.hostaddr ?? h?.host ?? "127.0.0.1"
+            port = h?.port ?? 5432
+            user = c.user
+            password = c.password ?? h.flatMap { c.passwordFromPassFile(for: $0) }
+            dbname = c.database
+            sslmode = c.sslMode.rawValue
+        } catch {
+            writeErr("BenchRunner: cannot parse connection string: \(error)\n")
+            exit(64)
+        }
+    }
+}
+
+@MainActor func target(for w: Workload) -> Target? {
+    switch w {
+    case .w1Scram: return options.scramDSN.map(Target.init)
+    case .w1TLS: return options.tlsDSN.map(Target.init)
+    default: return Target(options.dsn)
+    }
+}
+
+// MARK: Running one driver process
+
+let binDir = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+    .deletingLastPathComponent()
+
+@MainActor func executable(_ driver: String) -> URL {
+    binDir.appendingPathComponent(["PostgresWire": "BenchPostgresWire", "libpq": "BenchLibpq", "PostgresNIO": "BenchPostgresNIO"][driver] ?? "Bench" + driver)
+}
+
+@MainActor func runDriver(_ driver: String, _ w: Workload, _ t: Target) -> BenchResult {
+    let process = Process()
+    process.executableURL = executable(driver)
+    var arguments = ["--workload", w.rawValue, "--count", String(count(w)), "--dsn", t.dsn,
+                     "--host", t.host, "--port", String(t.port), "--user", t.user, "--dbname", t.dbname, "--sslmode", t.sslmode]
+    if let p = t.password { arguments += ["--password", p] }
+    process.arguments = arguments
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    do {
+        try process.run()
+    } catch {
+        return BenchResult(driver: driver, workload: w.rawValue, status: "error", note: "cannot start \(process.executableURL!.path): \(error)", unit: w.unit)
+    }
+    let deadline = DispatchWorkItem { process.terminate() }
+    DispatchQueue.global().asyncAfter(deadline: .now() + options.timeout, execute: deadline)
+    // Read both pipes fully (a full pipe would block the child).
+    nonisolated(unsafe) var errData = Data()
+    let errDone = DispatchSemaphore(value: 0)
+    DispatchQueue.global().async {
+        errData = err.fileHandleForReading.readDataToEndOfFile()
+        errDone.signal()
+    }
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    errDone.wait()
+    process.waitUntilExit()
+    deadline.cancel()
+    let stdoutText = String(decoding: outData, as: UTF8.self)
+    let line = stdoutText.split(separator: "\n").last(where: { $0.hasPrefix("{") })
+    if let line, let m = try? JSONDecoder().decode(BenchResult.self, from: Data(line.utf8)) {
+        return m
+    }
+    let stderrText = String(decoding: errData, as: UTF8.self)
+    let reason = process.terminationReason == .uncaughtSignal ? "killed by signal \(process.terminationStatus)" : "exit \(process.terminationStatus)"
+    return BenchResult(driver: driver, workload: w.rawValue, status: "error",
+                       note: "\(reason): \((stderrText + stdoutText).suffix(400))", unit: w.unit)
+}
+
+// MARK: Formatting
+
+@MainActor func grouped(_ v: Double, decimals: Int = 0) -> String {
+    let f = NumberFormatter()
+    f.numberStyle = .decimal
+    f.groupingSeparator = ","
+    f.minimumFractionDigits = decimals
+    f.maximumFractionDigits = decimals
+    return f.string(from: NSNumber(value: v)) ?? String(v)
+}
+
+@MainActor func ratio(_ a: Double?, _ b: Double?) -> Double? {
+    guard let a, let b, b > 0 else { return nil }
+    return a / b
+}
+
+@MainActor func formatRatio(_ r: Double?) -> String {
+    guard let r else { return "–" }
+    return r >= 10 ? String(format: "%.0fx", r) : String(format: "%.2fx", r)
+}
+
+@MainActor func median(_ values: [Double]) -> Double? {
+    guard !values.isEmpty else { return nil }
+    let s = values.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+@MainActor func progressIsTTY() -> Bool { isatty(2) == 1 }
+
+@MainActor func progress(_ text: String) {
+    if progressIsTTY() {
+        writeErr("\r\u{1B}[K" + text)
+    } else {
+        writeErr(text + "\n")
+    }
+}
+
+// MARK: The run
+
+var serverVersion = "?"
+do {
+    let c = try Connection.connect(options.dsn)
+    serverVersion = c.parameters["server_version"] ?? "?"
+    c.close()
+} catch {
+    writeErr("BenchRunner: cannot connect with --dsn: \(error.message)\n")
+    exit(1)
+}
+
+var all: [String: [String: [BenchResult]]] = [:]  // workload → driver → runs
+var skipped: [Workload: String] = [:]
+let started = Date()
+for round in 1...options.rounds {
+    for (wi, w) in options.workloads.enumerated() {
+        guard let t = target(for: w) else {
+            skipped[w] = w == .w1Scram ? "no SCRAM role with --dsn (pass --scram-dsn)" : "no TLS server with --dsn (pass --tls-dsn)"
+            continue
+        }
+        // Rotate the drivers' order by round and workload, so that none always runs first.
+        let k = (round + wi) % options.drivers.count
+        let order = Array(options.drivers[k...] + options.drivers[..<k])
+        for d in order {
+            progress("round \(round)/\(options.rounds)  \(w.rawValue)  \(d)…")
+            let m = runDriver(d, w, t)
+            all[w.rawValue, default: [:]][d, default: []].append(m)
+            let summary: String
+            switch m.status {
+            case "ok": summary = "\(grouped(m.throughput)) \(m.unit == "query" ? "queries" : m.unit + "s")/s, \(String(format: "%.1f", m.cpuMicrosPerOperation)) µs CPU/\(m.unit)"
+            default: summary = "\(m.status): \(m.note ?? "")"
+            }
+            progress("round \(round)/\(options.rounds)  \(w.rawValue)  \(d): \(summary)")
+            if !progressIsTTY() || m.status == "error" { if progressIsTTY() { writeErr("\n") } }
+        }
+    }
+}
+if progressIsTTY() { writeErr("\r\u{1B}[K") }
+let elapsed = Date().timeIntervalSince(started)
+
+// MARK: Medians, ratios, table
+
+struct Stat: Codable {
+    var status: String
+    var note: String?
+    var rounds: Int
+    var operations: Int?
+    var throughput: Double?
+    var cpuMicrosPerOperation: Double?
+    var cpuSeconds: Double?
+    var p50Micros: Double?
+    var p99Micros: Double?
+    var peakRSSMiB: Double?
+    var rssGrowthMiB: Double?
+    var runs: [BenchResult]
+}
+
+@MainActor func summarize(_ runs: [BenchResult]) -> Stat {
+    let ok = runs.filter { $0.status == "ok" }
+    func med(_ f: (BenchResult) -> Double?) -> Double? { median(ok.compactMap(f)) }
+    let status = ok.isEmpty ? (runs.first(where: { $0.status == "not yet" }) != nil ? "not yet" : "error") : "ok"
+    return Stat(status: status, note: runs.compactMap(\.note).first, rounds: ok.count,
+                operations: ok.first?.operations,
+                throughput: med { $0.throughput }, cpuMicrosPerOperation: med { $0.cpuMicrosPerOperation },
+                cpuSeconds: med { $0.cpuSeconds }, p50Micros: med { $0.p50Micros }, p99Micros: med { $0.p99Micros },
+                peakRSSMiB: med { Double($0.peakRSSKiB) / 1024 }, rssGrowthMiB: med { Double($0.peakRSSKiB - $0.baselineRSSKiB) / 1024 },
+                runs: runs)
+}
+
+var stats: [String: [String: Stat]] = [:]
+for (w, byDriver) in all { for (d, runs) in byDriver { stats[w, default: [:]][d] = summarize(runs) } }
+
+let ours = "PostgresWire"
+let peers = options.drivers.filter { $0 != ours }
+
+struct MetricRow {
+    var label: String
+    var value: (Stat) -> Double?
+    var format: (Double) -> String
+    var higherIsBetter: Bool
+}
+
+@MainActor func rows(for w: Workload) -> [MetricRow] {
+    let unitShort = w.unit == "connection" ? "conn" : (w.unit == "query" ? "q" : "row")
+    var r = [
+        MetricRow(label: "\(unitShort)/s", value: { $0.throughput }, format: { grouped($0) }, higherIsBetter: true),
+    ]
+    if w == .w4 || w == .w5 {
+        r.append(MetricRow(label: "client CPU s", value: { $0.cpuSeconds }, format: { String(format: "%.2f", $0) }, higherIsBetter: false))
+    } else {
+        r.append(MetricRow(label: "CPU µs/\(unitShort)", value: { $0.cpuMicrosPerOperation }, format: { String(format: "%.1f", $0) }, higherIsBetter: false))
+    }
+    if w == .w2Prepared || w == .w2Simple {
+        r.append(MetricRow(label: "p50 µs", value: { $0.p50Micros }, format: { String(format: "%.1f", $0) }, higherIsBetter: false))
+        r.append(MetricRow(label: "p99 µs", value: { $0.p99Micros }, format: { String(format: "%.1f", $0) }, higherIsBetter: false))
+    }
+    if w == .w4 {
+        r.append(MetricRow(label: "peak RSS MiB", value: { $0.peakRSSMiB }, format: { String(format: "%.1f", $0) }, higherIsBetter: false))
+        r.append(MetricRow(label: "RSS growth MiB", value: { $0.rssGrowthMiB }, format: { String(format: "%.1f", $0) }, higherIsBetter: false))
+    }
+    return r
+}
+
+var table = "| workload | metric | " + options.drivers.joined(separator: " | ") + " | " + peers.map { "ours ÷ \($0)" }.joined(separator: " | ") + " |\n"
+table += "|---|---|" + String(repeating: "---:|", count: options.drivers.count + peers.count) + "\n"
+var ratiosJSON: [[String: String]] = []
+for w in options.workloads {
+    if let reason = skipped[w] {
+        table += "| \(w.title) | | " + options.drivers.map { _ in "n/a" }.joined(separator: " | ") + " | " + peers.map { _ in "–" }.joined(separator: " | ") + " |\n"
+        _ = reason
+        continue
+    }
+    guard let byDriver = stats[w.rawValue] else { continue }
+    for (i, metric) in rows(for: w).enumerated() {
+        var line = "| \(i == 0 ? w.title : "") | \(metric.label) |"
+        for d in options.drivers {
+            guard let s = byDriver[d] else { line += " – |"; continue }
+            if s.status != "ok" {
+                line += i == 0 ? " \(s.status) |" : " |"
+            } else {
+                line += " \(metric.value(s).map(metric.format) ?? "–") |"
+            }
+        }
+        for p in peers {
+            let r = ratio(byDriver[ours].flatMap { $0.status == "ok" ? metric.value($0) : nil },
+                          byDriver[p].flatMap { $0.status == "ok" ? metric.value($0) : nil })
+            line += " \(formatRatio(r)) |"
+            if let r { ratiosJSON.append(["workload": w.rawValue, "metric": metric.label, "peer": p, "ratio": String(format: "%.4f", r)]) }
+        }
+        table += line + "\n"
+    }
+}
+
+// MARK: Targets (BENCHMARKS.md)
+
+struct TargetCheck: Codable {
+    var target: String
+    var measured: String
+    var met: Bool?
+}
+
+@MainActor func s(_ w: Workload, _ d: String) -> Stat? {
+    guard let st = stats[w.rawValue]?[d], st.status == "ok" else { return nil }
+    return st
+}
+
+var checks: [TargetCheck] = []
+@MainActor func check(_ text: String, _ r: Double?, _ ok: (Double) -> Bool) {
+    checks.append(TargetCheck(target: text, measured: r.map { String(format: "%.2fx", $0) } ?? "not measured", met: r.map(ok)))
+}
+check("W2 prepared: client CPU per query ≤ 0.8x libpq's", ratio(s(.w2Prepared, ours)?.cpuMicrosPerOperation, s(.w2Prepared, "libpq")?.cpuMicrosPerOperation)) { $0 <= 0.8 }
+check("W2 prepared: queries/s ≥ libpq's", ratio(s(.w2Prepared, ours)?.throughput, s(.w2Prepared, "libpq")?.throughput)) { $0 >= 1 }
+check("W4: client CPU ≤ 0.8x libpq's", ratio(s(.w4, ours)?.cpuSeconds, s(.w4, "libpq")?.cpuSeconds)) { $0 <= 0.8 }
+check("W4: rows/s ≥ libpq's", ratio(s(.w4, ours)?.throughput, s(.w4, "libpq")?.throughput)) { $0 >= 1 }
+if let g = s(.w4, ours)?.rssGrowthMiB {
+    checks.append(TargetCheck(target: "W4: peak RSS flat in the number of rows (growth during the query ≤ 8 MiB)",
+                              measured: String(format: "%.1f MiB", g), met: g <= 8))
+} else {
+    checks.append(TargetCheck(target: "W4: peak RSS flat in the number of rows", measured: "not measured", met: nil))
+}
+check("W3: queries/s ≥ libpq pipeline mode's", ratio(s(.w3, ours)?.throughput, s(.w3, "libpq")?.throughput)) { $0 >= 1 }
+check("W1 trust: client CPU per connection ≤ libpq's", ratio(s(.w1Trust, ours)?.cpuMicrosPerOperation, s(.w1Trust, "libpq")?.cpuMicrosPerOperation)) { $0 <= 1 }
+check("W1 SCRAM: client CPU per connection ≤ libpq's", ratio(s(.w1Scram, ours)?.cpuMicrosPerOperation, s(.w1Scram, "libpq")?.cpuMicrosPerOperation)) { $0 <= 1 }
+check("W1 TLS + SCRAM: client CPU per connection ≤ libpq's", ratio(s(.w1TLS, ours)?.cpuMicrosPerOperation, s(.w1TLS, "libpq")?.cpuMicrosPerOperation)) { $0 <= 1 }
+for w in options.workloads where skipped[w] == nil {
+    let factor = w == .w4 ? 10.0 : 2.5
+    check("\(w.title): throughput ≥ \(factor == 10 ? "10" : "2.5")x PostgresNIO's", ratio(s(w, ours)?.throughput, s(w, "PostgresNIO")?.throughput)) { $0 >= factor }
+}
+
+var targetsText = ""
+for c in checks {
+    let mark = c.met.map { $0 ? "met" : "MISSED" } ?? "not yet"
+    targetsText += "- \(mark): \(c.target) (\(c.measured))\n"
+}
+
+var notes = ""
+for w in options.workloads {
+    if let reason = skipped[w] { notes += "- \(w.title): not run, \(reason)\n"; continue }
+    for d in options.drivers {
+        if let st = stats[w.rawValue]?[d], st.status != "ok" || st.note != nil {
+            notes += "- \(w.title), \(d): \(st.status)\(st.note.map { " (\($0))" } ?? "")\n"
+        }
+    }
+}
+
+let cores = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+let cpuModel = ((try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "")
+    .split(separator: "\n").first { $0.hasPrefix("model name") }
+    .map { String($0.split(separator: ":", maxSplits: 1).last ?? "").trimmingCharacters(in: .whitespaces) } ?? "?"
+let dateFormatter = ISO8601DateFormatter()
+dateFormatter.formatOptions = [.withFullDate]
+let date = dateFormatter.string(from: started)
+
+let header = """
+    \(date), \(cores) cores (\(cpuModel)), PostgreSQL \(serverVersion) on the same machine, \
+    \(options.library.map { $0 + ", " } ?? "")\
+    median of \(options.rounds) round\(options.rounds == 1 ? "" : "s")\(options.quick ? " (--quick counts)" : ""), \
+    \(String(format: "%.0f", elapsed)) s in all.
+    Command: \(options.command ?? "BenchRunner"). \
+    Ratios are ours ÷ peer: above 1 is better for throughput, below 1 is better for CPU, latency and RSS.
+
+    """
+print(header)
+print(table)
+print("Targets (BENCHMARKS.md):")
+print(targetsText)
+if !notes.isEmpty {
+    print("Notes:")
+    print(notes)
+}
+
+// MARK: JSON
+
+struct Report: Codable {
+    var date: String
+    var cores: Int
+    var cpuModel: String
+    var serverVersion: String
+    var command: String?
+    var library: String?
+    var rounds: Int
+    var quick: Bool
+    var elapsedSeconds: Double
+    var counts: [String: Int]
+    var results: [String: [String: Stat]]
+    var ratios: [[String: String]]
+    var targets: [TargetCheck]
+    var notRun: [String: String]
+    var table: String
+}
+
+let report = Report(date: date, cores: cores, cpuModel: cpuModel, serverVersion: serverVersion, command: options.command,
+                    library: options.library,
+                    rounds: options.rounds, quick: options.quick, elapsedSeconds: elapsed,
+                    counts: Dictionary(uniqueKeysWithValues: options.workloads.map { ($0.rawValue, count($0)) }),
+                    results: stats, ratios: ratiosJSON, targets: checks,
+                    notRun: Dictionary(uniqueKeysWithValues: skipped.map { ($0.key.rawValue, $0.value) }), table: table)
+let encoder = JSONEncoder()
+encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+do {
+    try encoder.encode(report).write(to: URL(fileURLWithPath: options.jsonPath))
+    writeErr("wrote \(options.jsonPath)\n")
+} catch {
+    writeErr("BenchRunner: cannot write \(options.jsonPath): \(error)\n")
+    exit(1)
+}
