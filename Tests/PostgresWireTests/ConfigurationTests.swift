@@ -901,3 +901,13 @@ extension ConfigurationTests {
         }
     }
 }
+
+@Suite struct LibpqEnvironmentTests {
+    @Test func readsPGVariablesFromTheProcessEnvironment() {
+        setenv("PGWIRE_ENV_PROBE", "probe value", 1)
+        defer { unsetenv("PGWIRE_ENV_PROBE") }
+        let env = LocalSystem.libpqEnvironment()
+        #expect(env["PGWIRE_ENV_PROBE"] == "probe value")
+        #expect(env.keys.allSatisfy { $0.hasPrefix("PG") || $0 == "LC_ALL" || $0 == "LC_CTYPE" || $0 == "LANG" })
+    }
+}

@@ -139,7 +139,7 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible, Custom
     ///   - homeDirectory: for `.pgpass` and `.pg_service.conf`; nil = the effective user's home.
     public static func parse(
         _ conninfo: String = "",
-        environment: [String: String] = ProcessInfo.processInfo.environment,
+        environment: [String: String] = LocalSystem.libpqEnvironment(),
         osUser: String? = nil,
         homeDirectory: String? = nil
     ) throws(ConfigurationError) -> ConnectionConfiguration {

@@ -7,7 +7,30 @@ import Glibc
 import Darwin
 #endif
 
-enum LocalSystem {
+public enum LocalSystem {
+    /// The environment variables libpq reads (PG*, and the locale ones for client_encoding=auto),
+    /// taken straight from `environ`: cheaper than building the whole environment dictionary on
+    /// every connect.
+    public static func libpqEnvironment() -> [String: String] {
+        var result: [String: String] = [:]
+        var cursor = environ
+        while let entry = cursor.pointee {
+            // Only names starting with PG, LC_ or LANG are of interest.
+            let first = UInt8(bitPattern: entry[0])
+            if first == UInt8(ascii: "P") || first == UInt8(ascii: "L") {
+                let text = String(cString: entry)
+                if let equals = text.firstIndex(of: "=") {
+                    let name = String(text[..<equals])
+                    if name.hasPrefix("PG") || name == "LC_ALL" || name == "LC_CTYPE" || name == "LANG" {
+                        result[name] = String(text[text.index(after: equals)...])
+                    }
+                }
+            }
+            cursor += 1
+        }
+        return result
+    }
+
     /// libpq's compiled-in DEFAULT_PGSOCKET_DIR on Debian, used when it exists.
     static let debianSocketDirectory = "/var/run/postgresql"
 

@@ -3,19 +3,16 @@ import PostgresWireProtocol
 /// Column metadata shared by every row of one result.
 public final class ResultColumns: Sendable {
     public let fields: [RowDescription.Field]
-    private let indexByName: [String: Int]
 
     public init(_ description: RowDescription) {
         fields = description.fields
-        var map: [String: Int] = [:]
-        // Like libpq's PQfnumber, the first column of a given name wins.
-        for (i, f) in description.fields.enumerated() where map[f.name] == nil { map[f.name] = i }
-        indexByName = map
     }
 
     public var count: Int { fields.count }
     public var names: [String] { fields.map(\.name) }
-    public func index(of name: String) -> Int? { indexByName[name] }
+    /// Like libpq's PQfnumber, the first column of a given name wins. A linear scan: results have
+    /// few columns, and most queries never look a column up by name.
+    public func index(of name: String) -> Int? { fields.firstIndex { $0.name == name } }
 }
 
 /// One row of a result. Values stay as the server sent them until asked for.

@@ -101,6 +101,10 @@ enum PostgresCodecSupport {
 
     /// Strict UTF-8 decode (invalid sequences are an error, not U+FFFD).
     static func strictString(_ bytes: ArraySlice<UInt8>, type: PostgresDataType, swiftType: Any.Type) throws(PostgresCodingError) -> String {
+        // Plain ASCII (the common case) is valid UTF-8 as it is; only other text needs validating.
+        var ascii = true
+        for b in bytes where b >= 0x80 { ascii = false; break }
+        if ascii { return String(decoding: bytes, as: UTF8.self) }
         if let s = String(validating: bytes, as: UTF8.self) { return s }
         throw PostgresCodingError(.invalidData("not valid UTF-8"), type: type, swiftType: swiftType)
     }

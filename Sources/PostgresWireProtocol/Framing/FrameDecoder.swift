@@ -23,8 +23,9 @@ public struct FrameDecoder: Sendable {
     public var maximumMessageSize: Int
     /// Whether the next message is an untyped startup-phase packet (frontend direction only).
     public var expectsUntypedMessage: Bool
-    /// Type bytes accepted in this direction; anything else is rejected as soon as its header arrives.
-    let knownTypes: Set<UInt8>
+    /// Type bytes accepted in this direction (a 256-entry table); anything else is rejected as soon
+    /// as its header arrives.
+    let knownTypes: [Bool]
 
     private var storage: [UInt8]
     private var readIndex = 0
@@ -32,10 +33,12 @@ public struct FrameDecoder: Sendable {
 
     public init(knownTypes: Set<UInt8>, expectsUntypedMessage: Bool = false,
                 maximumMessageSize: Int = FrameDecoder.defaultMaximumMessageSize, initialCapacity: Int = 64 * 1024) {
-        self.knownTypes = knownTypes
+        var table = [Bool](repeating: false, count: 256)
+        for t in knownTypes { table[Int(t)] = true }
+        self.knownTypes = table
         self.expectsUntypedMessage = expectsUntypedMessage
         self.maximumMessageSize = maximumMessageSize
-        self.storage = [UInt8](repeating: 0, count: max(initialCapacity, 16))
+        self.storage = Self.uninitializedBuffer(max(initialCapacity, 16))
     }
 
     /// Bytes received but not yet framed.
@@ -74,7 +77,7 @@ public struct FrameDecoder: Sendable {
         } else {
             var capacity = storage.count
             while capacity - unread < needed { capacity *= 2 }
-            var grown = [UInt8](repeating: 0, count: capacity)
+            var grown = Self.uninitializedBuffer(capacity)
             grown.withUnsafeMutableBytes { dst in
                 storage.withUnsafeBytes { src in
                     if unread > 0 { dst.baseAddress!.copyMemory(from: src.baseAddress! + readIndex, byteCount: unread) }
@@ -84,6 +87,11 @@ public struct FrameDecoder: Sendable {
         }
         readIndex = 0
         writeIndex = unread
+    }
+
+    /// A buffer whose bytes are only ever read after being written (no zero-filling).
+    private static func uninitializedBuffer(_ count: Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
     }
 
     /// The next complete message, or nil when more bytes are needed.
@@ -104,7 +112,7 @@ public struct FrameDecoder: Sendable {
         }
         if available < 1 { return nil }
         let type = storage[readIndex]
-        if !knownTypes.contains(type) { throw .unknownMessageType(type) }
+        if !knownTypes[Int(type)] { throw .unknownMessageType(type) }
         if available < 5 { return nil }
         let length = Int(readInt32(at: readIndex + 1))
         if length < 4 { throw .invalidLength(type: type, length: length) }

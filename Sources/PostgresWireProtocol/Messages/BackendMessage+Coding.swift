@@ -130,15 +130,29 @@ extension BackendMessage {
         return CopyResponse(overallFormat: Int8(format), columnFormats: formats)
     }
 
-    /// Validates every column length once, so later column access needs no checks.
+    /// Validates every column length once, so later column access needs no checks. This runs for
+    /// every row: a tight loop over the lengths, with error text built only on failure.
     private static func decodeDataRow(_ body: ArraySlice<UInt8>) throws(ProtocolError) -> DataRow {
         var r = ByteReader(body, message: "DataRow")
         let count = try r.readCount16("column count", minimumElementSize: 4)
         let start = r.index
+        let end = body.endIndex
+        var index = start
         for column in 0..<count {
-            _ = try r.readNullableBytes32("column \(column)")
+            guard end - index >= 4 else {
+                throw .malformed(message: "DataRow", reason: "column \(column) length needs 4 bytes but only \(end - index) remain")
+            }
+            let length = Int(Int32(bitPattern: UInt32(body[index]) << 24 | UInt32(body[index + 1]) << 16
+                | UInt32(body[index + 2]) << 8 | UInt32(body[index + 3])))
+            index += 4
+            if length == -1 { continue }
+            guard length >= 0, end - index >= length else {
+                throw .malformed(message: "DataRow", reason: length < 0 ? "column \(column) has invalid length \(length)"
+                    : "column \(column) needs \(length) bytes but only \(end - index) remain")
+            }
+            index += length
         }
-        try r.expectEnd()
+        if index != end { throw .malformed(message: "DataRow", reason: "\(end - index) unexpected trailing bytes") }
         return DataRow(columnCount: count, storage: body[start...])
     }
 
