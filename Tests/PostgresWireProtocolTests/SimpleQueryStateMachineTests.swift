@@ -198,12 +198,13 @@ struct SimpleQueryStateMachineTests {
         [.copyInResponse(CopyResponse(overallFormat: 0, columnFormats: [])), .readyForQuery(.idle)],
         // CommandComplete before CopyDone.
         [.copyOutResponse(CopyResponse(overallFormat: 0, columnFormats: [])), .commandComplete(CommandComplete(tag: "COPY 0"))],
-        // Nested COPY responses; CopyBothResponse is replication-only.
+        // Nested COPY responses.
         [.copyOutResponse(CopyResponse(overallFormat: 0, columnFormats: [])), .copyOutResponse(CopyResponse(overallFormat: 0, columnFormats: []))],
-        [.copyBothResponse(CopyResponse(overallFormat: 0, columnFormats: []))],
+        [.copyBothResponse(CopyResponse(overallFormat: 0, columnFormats: [])), .copyInResponse(CopyResponse(overallFormat: 0, columnFormats: []))],
         [.rowDescription(RowDescription(fields: [])), .copyInResponse(CopyResponse(overallFormat: 0, columnFormats: []))],
     ])
     func copyViolations(_ messages: [BackendMessage]) {
+        // (CopyBothResponse alone is valid: the driver ends it and reports COPY BOTH as unsupported.)
         let r = Self.run(messages)
         #expect(r.error?.index == messages.count - 1)
         #expect(r.error?.error.isUnexpectedMessage == true)
@@ -236,5 +237,17 @@ struct SimpleQueryStateMachineTests {
         let r = Self.run([.emptyQueryResponse, .readyForQuery(.idle), message])
         #expect(r.error?.index == 2)
         #expect(r.error?.error.isUnexpectedMessage == true)
+    }
+
+    @Test("COPY BOTH: data both ways until CopyDone, then the command completes")
+    func copyBoth() {
+        let r = Self.run([
+            .copyBothResponse(CopyResponse(overallFormat: 1, columnFormats: [])),
+            .copyData([1, 2][...]), .copyDone,
+            .commandComplete(CommandComplete(tag: "START_REPLICATION")), .readyForQuery(.idle),
+        ])
+        #expect(r.error == nil)
+        #expect(r.done)
+        #expect(r.events.count == 5)
     }
 }

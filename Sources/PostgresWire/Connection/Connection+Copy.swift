@@ -96,6 +96,10 @@ extension Connection {
                 case .copyOut:
                     // Not what the caller expects: drain it and report.
                     bodyError = PostgresError.invalidUsage("copyIn was given a COPY … TO STDOUT statement; use copyOut")
+                case .copyBoth:
+                    send(.copyDone)
+                    try flush()
+                    bodyError = PostgresError.invalidUsage("COPY BOTH (streaming replication) is not supported by this driver")
                 case .commandComplete(let c):
                     rows += c.rowCount ?? 0
                 case .error(let f):

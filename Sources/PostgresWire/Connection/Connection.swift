@@ -171,6 +171,14 @@ public final class Connection: @unchecked Sendable {
                     send(.copyFail(message: "COPY FROM STDIN is not supported by simpleQuery"))
                     try flush()
                 case .copyOut(let c): deliver(.copyOut(c))
+                case .copyBoth:
+                    // Streaming replication's COPY BOTH is not supported: end our side at once
+                    // and report it once the server is ready again.
+                    send(.copyDone)
+                    try flush()
+                    if bodyError == nil {
+                        bodyError = PostgresError.invalidUsage("COPY BOTH (streaming replication) is not supported by this driver")
+                    }
                 case .copyData(let d): deliver(.copyData(d))
                 case .copyDone: break
                 case .ready(let status):

@@ -16,6 +16,8 @@ public struct SimpleQueryStateMachine: Sendable {
         /// The server wants COPY data from the client (CopyInResponse).
         case copyIn(CopyResponse)
         case copyOut(CopyResponse)
+        /// CopyBothResponse (streaming replication); the driver ends it with CopyDone.
+        case copyBoth(CopyResponse)
         case copyData(ArraySlice<UInt8>)
         case copyDone
         /// The cycle is over.
@@ -27,6 +29,7 @@ public struct SimpleQueryStateMachine: Sendable {
         case rows(Int)         // after RowDescription with n fields
         case copyIn
         case copyOut
+        case copyBoth
         case done
     }
 
@@ -60,11 +63,17 @@ public struct SimpleQueryStateMachine: Sendable {
         case (.waiting, .copyOutResponse(let c)):
             state = .copyOut
             return .copyOut(c)
-        case (.copyOut, .copyData(let data)):
+        case (.waiting, .copyBothResponse(let c)):
+            state = .copyBoth
+            return .copyBoth(c)
+        case (.copyOut, .copyData(let data)), (.copyBoth, .copyData(let data)):
             return .copyData(data)
-        case (.copyOut, .copyDone):
+        case (.copyOut, .copyDone), (.copyBoth, .copyDone):
             state = .waiting
             return .copyDone
+        case (.copyBoth, .commandComplete(let c)):
+            state = .waiting
+            return .commandComplete(c)
         case (.copyIn, .commandComplete(let c)):
             state = .waiting
             return .commandComplete(c)
@@ -85,6 +94,7 @@ public struct SimpleQueryStateMachine: Sendable {
         case .rows: return "receiving rows"
         case .copyIn: return "in COPY FROM STDIN"
         case .copyOut: return "in COPY TO STDOUT"
+        case .copyBoth: return "in COPY BOTH"
         case .done: return "done"
         }
     }
