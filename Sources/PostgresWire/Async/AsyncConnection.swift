@@ -11,7 +11,9 @@ import PostgresWireProtocol
 public final class AsyncConnection: Sendable {
     /// The underlying blocking connection (thread-safe; calls are serialised).
     public let connection: Connection
-    private let io: IOThread
+    let io: IOThread
+    /// The consumers of `notifications()`.
+    let notificationHub = NotificationHub()
 
     /// Wraps an open connection; it gets its own I/O thread.
     public init(wrapping connection: Connection) {
@@ -19,7 +21,10 @@ public final class AsyncConnection: Sendable {
         self.io = IOThread(name: "PostgresWire I/O \(connection.backendPID.map(String.init) ?? "?")")
     }
 
-    deinit { io.stop() }
+    deinit {
+        notificationHub.finishAll(throwing: nil) {}
+        io.stop()
+    }
 
     /// Opens a connection (libpq connection string) without blocking the cooperative pool.
     public static func connect(_ dsn: String, options: ConnectionOptions = ConnectionOptions()) async throws -> AsyncConnection {
@@ -179,6 +184,7 @@ public final class AsyncConnection: Sendable {
 
     /// Closes the connection once queued work has run.
     public func close() async {
+        stopNotifications()
         _ = try? await withConnection { $0.close() }
         connection.close()
         io.stop()

@@ -15,8 +15,8 @@ public final class Connection: @unchecked Sendable {
 
     let lock = NSLock()
     let stateLock = NSLock()
-    private var transport: Transport
-    private var decoder: BackendMessageDecoder
+    var transport: Transport
+    var decoder: BackendMessageDecoder
     var writeBuffer: [UInt8] = []
     private var broken: PostgresError?
     private var lastFatalError: ServerError?
@@ -366,21 +366,29 @@ public final class Connection: @unchecked Sendable {
                 if case .timeout = error { return }
                 throw error
             }
-            switch message {
-            case .notificationResponse(let n):
-                stateLock.withLock { _notificationHandler }?(n)
-                return
-            case .noticeResponse(let f):
-                stateLock.withLock { _noticeHandler }(ServerError(fields: f))
-            case .parameterStatus(let p):
-                stateLock.withLock { _parameters[p.name] = p.value }
-            case .errorResponse(let f):
-                // A FATAL while idle (e.g. the backend was terminated): the connection is over.
-                let error = ServerError(fields: f)
-                throw fail(.server(error))
-            default:
-                throw fail(.protocolViolation(.unexpectedMessage(message: message.name, state: "idle")))
-            }
+            if try handleAsynchronousMessage(message) { return }
+        }
+    }
+
+    /// Dispatches a message read while idle (callers hold `lock`): notifications, notices and
+    /// parameter changes; returns true for a notification. Anything else is a violation.
+    func handleAsynchronousMessage(_ message: BackendMessage) throws(PostgresError) -> Bool {
+        switch message {
+        case .notificationResponse(let n):
+            stateLock.withLock { _notificationHandler }?(n)
+            return true
+        case .noticeResponse(let f):
+            stateLock.withLock { _noticeHandler }(ServerError(fields: f))
+            return false
+        case .parameterStatus(let p):
+            stateLock.withLock { _parameters[p.name] = p.value }
+            return false
+        case .errorResponse(let f):
+            // A FATAL while idle (e.g. the backend was terminated): the connection is over.
+            let error = ServerError(fields: f)
+            throw fail(.server(error))
+        default:
+            throw fail(.protocolViolation(.unexpectedMessage(message: message.name, state: "idle")))
         }
     }
 

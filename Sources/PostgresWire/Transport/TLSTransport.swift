@@ -39,6 +39,13 @@ public final class TLSTransport: Transport, @unchecked Sendable {
 
     deinit { close() }
 
+    /// The underlying socket's descriptor (to poll it).
+    var fileDescriptor: Int32 { socket.fileDescriptor }
+
+    /// Whether OpenSSL holds received bytes (decrypted or not) that a read would see without the
+    /// socket becoming readable.
+    var hasBufferedBytes: Bool { ssl.map { SSL_pending($0) > 0 || SSL_has_pending($0) == 1 } ?? false }
+
     /// Runs the TLS handshake on `socket` (whose ownership passes to the result, also on failure:
     /// the socket is closed when the handshake fails) and checks the server certificate as
     /// `settings` ask (chain, then host name for verify-full).
