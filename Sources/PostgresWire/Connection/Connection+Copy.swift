@@ -27,24 +27,7 @@ public final class CopyInWriter {
     /// One row in COPY's default text format: tab-separated, `\N` for NULL, and backslash,
     /// tab, newline and carriage return escaped.
     public func writeRow(_ values: [String?]) throws(PostgresError) {
-        for (i, value) in values.enumerated() {
-            if i > 0 { pending.append(9) }
-            guard let value else {
-                pending.append(UInt8(ascii: "\\"))
-                pending.append(UInt8(ascii: "N"))
-                continue
-            }
-            for byte in value.utf8 {
-                switch byte {
-                case UInt8(ascii: "\\"): pending.append(contentsOf: [92, 92])
-                case 9: pending.append(contentsOf: [92, UInt8(ascii: "t")])
-                case 10: pending.append(contentsOf: [92, UInt8(ascii: "n")])
-                case 13: pending.append(contentsOf: [92, UInt8(ascii: "r")])
-                default: pending.append(byte)
-                }
-            }
-        }
-        pending.append(10)
+        CopyText.appendRow(values, to: &pending)
         if pending.count >= Self.chunkSize { try sendPending() }
     }
 
