@@ -237,14 +237,14 @@ public final class TLSTestServer: Sendable {
     // MARK: Startup
 
     fileprivate static func start() throws -> TLSTestServer {
-        let binDirectory = try tlsFindBinDirectory()
+        let binDirectory = try findBinDirectory()
         let runAsPostgres = geteuid() == 0
         var template = Array("/tmp/pgwire-test-tls-XXXXXX".utf8CString)
         guard let created = mkdtemp(&template) else {
             throw TestServerError("mkdtemp failed: \(String(cString: strerror(errno)))")
         }
         let base = String(cString: created)
-        try? "\(getpid()) \(tlsProcessStartTime(getpid()) ?? "")\n".write(toFile: base + "/owner", atomically: false, encoding: .utf8)
+        try? "\(getpid()) \(processStartTime(getpid()) ?? "")\n".write(toFile: base + "/owner", atomically: false, encoding: .utf8)
         tlsServerState.setCleanup(TLSClusterCleanup(baseDirectory: base, binDirectory: binDirectory, runAsPostgres: runAsPostgres))
         do {
             let certDirectory = base + "/certs"
@@ -274,7 +274,7 @@ public final class TLSTestServer: Sendable {
         let data = base + "/data"
         let logFile = base + "/postgres.log"
         func tool(_ name: String, _ arguments: [String], timeout: Double = 120) throws -> ProcessResult {
-            try tlsRunServerTool(binDirectory + "/" + name, arguments, runAsPostgres: runAsPostgres, timeout: timeout, currentDirectory: base)
+            try runServerTool(binDirectory + "/" + name, arguments, runAsPostgres: runAsPostgres, timeout: timeout, currentDirectory: base)
         }
         var initialized = false
         var failures: [String] = []
@@ -308,13 +308,13 @@ public final class TLSTestServer: Sendable {
             hostnossl all  tls_nossl     127.0.0.1/32  trust
 
             """
-        try tlsWriteFile(data + "/pg_hba.conf", hba)
-        try tlsAppendFile(data + "/postgresql.conf", "\ninclude 'pgwire_tls_test.conf'\n")
-        try tlsWriteFile(data + "/pgwire_tls_test.conf", "")
+        try writeFile(data + "/pg_hba.conf", hba)
+        try appendFile(data + "/postgresql.conf", "\ninclude 'pgwire_tls_test.conf'\n")
+        try writeFile(data + "/pgwire_tls_test.conf", "")
         var lastLog = ""
         for attempt in 1...4 {
             let port = try tlsFindFreePort()
-            try tlsWriteFile(data + "/pgwire_tls_test.conf", """
+            try writeFile(data + "/pgwire_tls_test.conf", """
                 listen_addresses = '127.0.0.1'
                 port = \(port)
                 unix_socket_directories = '\(base)'
@@ -437,7 +437,7 @@ private func tlsRunClusterCleanup() {
     guard let cleanup = tlsServerState.takeCleanup() else { return }
     let data = cleanup.baseDirectory + "/data"
     if FileManager.default.fileExists(atPath: data + "/postmaster.pid") {
-        _ = try? tlsRunServerTool(cleanup.binDirectory + "/pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"],
+        _ = try? runServerTool(cleanup.binDirectory + "/pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"],
                                   runAsPostgres: cleanup.runAsPostgres, timeout: 30, currentDirectory: "/")
     }
     if cleanup.baseDirectory.hasPrefix("/tmp/pgwire-test-tls-") {
@@ -445,50 +445,7 @@ private func tlsRunClusterCleanup() {
     }
 }
 
-// MARK: - Helpers (TestServer.swift keeps its own private)
-
-private func tlsRunServerTool(_ tool: String, _ arguments: [String], runAsPostgres: Bool, timeout: Double, currentDirectory: String) throws -> ProcessResult {
-    let env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C"]
-    if runAsPostgres {
-        return try runProcess("runuser", ["-u", "postgres", "--", tool] + arguments, environment: env, timeout: timeout, currentDirectory: currentDirectory)
-    }
-    return try runProcess(tool, arguments, environment: env, timeout: timeout, currentDirectory: currentDirectory)
-}
-
-private func tlsFindBinDirectory() throws -> String {
-    func hasServerTools(_ directory: String) -> Bool {
-        ["initdb", "pg_ctl", "postgres"].allSatisfy { access(directory + "/" + $0, X_OK) == 0 }
-    }
-    if let result = try? runProcess("pg_config", ["--bindir"], timeout: 10), result.status == 0 {
-        let directory = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        if hasServerTools(directory) { return directory }
-    }
-    let versions = ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? [])
-        .sorted { (Int($0) ?? 0, $0) > (Int($1) ?? 0, $1) }
-    for version in versions where hasServerTools("/usr/lib/postgresql/\(version)/bin") {
-        return "/usr/lib/postgresql/\(version)/bin"
-    }
-    throw TestServerError("PostgreSQL server binaries (initdb, pg_ctl, postgres) not found")
-}
-
-private func tlsProcessStartTime(_ pid: pid_t) -> String? {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return nil }
-    let fields = stat[stat.index(after: close)...].split(separator: " ")
-    return fields.count > 19 ? String(fields[19]) : nil
-}
-
-private func tlsWriteFile(_ path: String, _ contents: String) throws {
-    guard let file = fopen(path, "w") else { throw TestServerError("cannot write \(path): \(String(cString: strerror(errno)))") }
-    defer { fclose(file) }
-    fputs(contents, file)
-}
-
-private func tlsAppendFile(_ path: String, _ contents: String) throws {
-    guard let file = fopen(path, "a") else { throw TestServerError("cannot append to \(path): \(String(cString: strerror(errno)))") }
-    defer { fclose(file) }
-    fputs(contents, file)
-}
+// MARK: - Helpers (shared with TestServer.swift)
 
 /// A TCP port currently free on 127.0.0.1.
 func tlsFindFreePort() throws -> Int {

@@ -388,7 +388,7 @@ private func stopAndRemoveCluster(_ cleanup: ClusterCleanup) {
 // MARK: - Helpers
 
 /// Runs a server binary, via `runuser -u postgres --` when we are root (initdb/postgres refuse to run as root).
-private func runServerTool(_ tool: String, _ arguments: [String], runAsPostgres: Bool, timeout: Double, currentDirectory: String) throws -> ProcessResult {
+func runServerTool(_ tool: String, _ arguments: [String], runAsPostgres: Bool, timeout: Double, currentDirectory: String) throws -> ProcessResult {
     let env = [
         "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin:/usr/sbin:/sbin",
         "LANG": "C",
@@ -399,7 +399,7 @@ private func runServerTool(_ tool: String, _ arguments: [String], runAsPostgres:
     return try runProcess(tool, arguments, environment: env, timeout: timeout, currentDirectory: currentDirectory)
 }
 
-private func findBinDirectory() throws -> String {
+func findBinDirectory() throws -> String {
     func hasServerTools(_ directory: String) -> Bool {
         ["initdb", "pg_ctl", "postgres"].allSatisfy { access(directory + "/" + $0, X_OK) == 0 }
     }
@@ -445,7 +445,7 @@ private func removeStaleClusters(binDirectory: String, runAsPostgres: Bool) {
 }
 
 /// Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), to detect pid reuse. nil if unknown.
-private func processStartTime(_ pid: pid_t) -> String? {
+func processStartTime(_ pid: pid_t) -> String? {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
           let close = stat.lastIndex(of: ")") else { return nil }
     let fields = stat[stat.index(after: close)...].split(separator: " ")
@@ -453,7 +453,7 @@ private func processStartTime(_ pid: pid_t) -> String? {
     return fields.count > 19 ? String(fields[19]) : nil
 }
 
-private func writeFile(_ path: String, _ contents: String) throws {
+func writeFile(_ path: String, _ contents: String) throws {
     // Not atomic on purpose: keeps the owner (postgres) of files that already exist.
     guard let file = fopen(path, "w") else {
         throw TestServerError("cannot write \(path): \(String(cString: strerror(errno)))")
@@ -462,7 +462,7 @@ private func writeFile(_ path: String, _ contents: String) throws {
     fputs(contents, file)
 }
 
-private func appendFile(_ path: String, _ contents: String) throws {
+func appendFile(_ path: String, _ contents: String) throws {
     guard let file = fopen(path, "a") else {
         throw TestServerError("cannot append to \(path): \(String(cString: strerror(errno)))")
     }
