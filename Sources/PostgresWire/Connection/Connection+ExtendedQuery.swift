@@ -105,8 +105,15 @@ extension Connection {
                 throw .invalidUsage("query \(i + 1) binds \(q.bindings.count) parameters; the protocol allows at most 32767")
             }
         }
-        var items = queries.map { q in
-            BatchItem(query: q, key: StatementCache.key(sql: q.sql, types: q.bindings.types))
+        // A batch usually repeats one statement (executeMany, pipelines): build its cache key once.
+        var items: [BatchItem] = []
+        items.reserveCapacity(queries.count)
+        for q in queries {
+            if let previous = items.last, previous.query.sql == q.sql, previous.query.bindings.types == q.bindings.types {
+                items.append(BatchItem(query: q, key: previous.key))
+            } else {
+                items.append(BatchItem(query: q, key: StatementCache.key(sql: q.sql, types: q.bindings.types)))
+            }
         }
         var retried = false
         while true {
@@ -142,6 +149,12 @@ extension Connection {
         var toPrepare: [String: Int] = [:]  // key → index of the first item with it
         let named = options.statementCacheMode == .named && statementCache.isEnabled
         for i in items.indices {
+            // The same statement as the previous item, already found in the cache: no second lookup.
+            if i > 0, items[i - 1].fromCache, items[i - 1].key == items[i].key, let info = items[i - 1].info {
+                items[i].info = info
+                items[i].fromCache = true
+                continue
+            }
             if let info = named ? statementCache.lookup(items[i].key) : nil {
                 items[i].info = info
                 items[i].fromCache = true
