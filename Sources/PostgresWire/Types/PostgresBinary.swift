@@ -95,6 +95,38 @@ extension Array where Element == UInt8 {
 
 /// Helpers shared by the codecs.
 enum PostgresCodecSupport {
+    /// Reads one field of a range or record literal (range_in / record_in quoting): up to an
+    /// unquoted terminator, with `"…"` quoting (`""` inside quotes is a quote) and backslash
+    /// escapes. Returns the unescaped bytes and whether any character was present (an empty
+    /// field is NULL / an infinite bound); nil for a dangling backslash or an unclosed quote.
+    static func readQuotedField(_ s: ArraySlice<UInt8>, _ i: inout Int, terminators: [UInt8]) -> (bytes: [UInt8], present: Bool)? {
+        var out: [UInt8] = []
+        var inQuotes = false
+        var present = false
+        while i < s.endIndex {
+            let c = s[i]
+            if !inQuotes, terminators.contains(c) { break }
+            present = true
+            if c == UInt8(ascii: "\\") {
+                guard i + 1 < s.endIndex else { return nil }
+                out.append(s[i + 1])
+                i += 2
+            } else if c == UInt8(ascii: "\"") {
+                if inQuotes, i + 1 < s.endIndex, s[i + 1] == UInt8(ascii: "\"") {
+                    out.append(c)
+                    i += 2
+                } else {
+                    inQuotes.toggle()
+                    i += 1
+                }
+            } else {
+                out.append(c)
+                i += 1
+            }
+        }
+        return inQuotes ? nil : (out, present)
+    }
+
     static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     static func string(_ bytes: ArraySlice<UInt8>) -> String { String(decoding: bytes, as: UTF8.self) }

@@ -79,32 +79,8 @@ struct PostgresRawRange {
         var flags: UInt8 = s[i] == UInt8(ascii: "[") ? lowerInclusive : 0
         i += 1
         func bound(_ terminators: [UInt8]) throws(PostgresCodingError) -> ArraySlice<UInt8>? {
-            var out: [UInt8] = []
-            var inQuotes = false
-            var any = false
-            while i < s.endIndex {
-                let c = s[i]
-                if !inQuotes, terminators.contains(c) { break }
-                any = true
-                if c == UInt8(ascii: "\\") {
-                    guard i + 1 < s.endIndex else { throw invalid() }
-                    out.append(s[i + 1])
-                    i += 2
-                } else if c == UInt8(ascii: "\"") {
-                    if inQuotes, i + 1 < s.endIndex, s[i + 1] == UInt8(ascii: "\"") {
-                        out.append(c)
-                        i += 2
-                    } else {
-                        inQuotes.toggle()
-                        i += 1
-                    }
-                } else {
-                    out.append(c)
-                    i += 1
-                }
-            }
-            if inQuotes { throw invalid() }
-            return any ? out[...] : nil
+            guard let field = PostgresCodecSupport.readQuotedField(s, &i, terminators: terminators) else { throw invalid() }
+            return field.present ? field.bytes[...] : nil
         }
         let lower = try bound([UInt8(ascii: ",")])
         guard i < s.endIndex, s[i] == UInt8(ascii: ",") else { throw invalid() }

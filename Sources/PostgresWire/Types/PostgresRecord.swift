@@ -67,32 +67,11 @@ public struct PostgresRecord: Sendable, Hashable {
             return PostgresRecord(fields: [], format: .text)
         }
         while true {
-            var out: [UInt8] = []
-            var inQuotes = false
-            var any = false
-            while i < s.endIndex {
-                let c = s[i]
-                if !inQuotes, c == UInt8(ascii: ",") || c == UInt8(ascii: ")") { break }
-                any = true
-                if c == UInt8(ascii: "\\") {
-                    guard i + 1 < s.endIndex else { throw invalid() }
-                    out.append(s[i + 1])
-                    i += 2
-                } else if c == UInt8(ascii: "\"") {
-                    if inQuotes, i + 1 < s.endIndex, s[i + 1] == UInt8(ascii: "\"") {
-                        out.append(c)
-                        i += 2
-                    } else {
-                        inQuotes.toggle()
-                        i += 1
-                    }
-                } else {
-                    out.append(c)
-                    i += 1
-                }
+            guard let field = PostgresCodecSupport.readQuotedField(s, &i, terminators: [UInt8(ascii: ","), UInt8(ascii: ")")]) else {
+                throw invalid()
             }
             guard i < s.endIndex else { throw invalid() }
-            fields.append(Field(type: .unknown, bytes: any ? out : nil))
+            fields.append(Field(type: .unknown, bytes: field.present ? field.bytes : nil))
             if s[i] == UInt8(ascii: ")") { break }
             i += 1
         }
