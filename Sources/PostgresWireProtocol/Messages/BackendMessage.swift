@@ -225,19 +225,25 @@ public struct DataRow: Sendable, Equatable {
         }
     }
 
-    /// The bytes of one column (nil for NULL). Walks the row: use `forEachColumn` to visit all of them.
+    /// The bytes of one column (nil for NULL). Walks the row's lengths (validated when the row
+    /// was decoded) without bounds checks or reference counting; use `forEachColumn` to visit all.
     public subscript(column: Int) -> ArraySlice<UInt8>? {
         precondition(column >= 0 && column < columnCount, "column \(column) out of range 0..<\(columnCount)")
-        var index = storage.startIndex
-        var current = 0
-        while true {
-            let length = Int(Int32(bitPattern: UInt32(storage[index]) << 24 | UInt32(storage[index + 1]) << 16
-                | UInt32(storage[index + 2]) << 8 | UInt32(storage[index + 3])))
-            index += 4
-            if current == column { return length < 0 ? nil : storage[index..<(index + length)] }
-            if length > 0 { index += length }
-            current += 1
+        let (offset, length) = storage.withUnsafeBufferPointer { buffer -> (Int, Int) in
+            var offset = 0
+            var current = 0
+            while true {
+                let length = Int(Int32(bitPattern: UInt32(buffer[offset]) << 24 | UInt32(buffer[offset + 1]) << 16
+                    | UInt32(buffer[offset + 2]) << 8 | UInt32(buffer[offset + 3])))
+                offset += 4
+                if current == column { return (offset, length) }
+                if length > 0 { offset += length }
+                current += 1
+            }
         }
+        if length < 0 { return nil }
+        let start = storage.startIndex + offset
+        return storage[start..<(start + length)]
     }
 
     /// All values copied out (convenient, allocates).
