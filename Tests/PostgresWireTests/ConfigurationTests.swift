@@ -700,7 +700,9 @@ private enum LibpqOracle {
                 throw Failure(description: "pg_config failed (is libpq-dev installed?): \(include.stderr)")
             }
             let includeDir = include.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pgwire-conninfo-oracle")
+            // Kept under the package's .build (a cache, not litter in the temporary directory).
+            let dir = source.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent(".build/test-oracles")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             removeStaleBinaries(in: dir)
             let output = dir.appendingPathComponent("conninfo-\(getpid())").path

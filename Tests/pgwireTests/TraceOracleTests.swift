@@ -32,7 +32,9 @@ enum PQTraceOracle {
                 return .failure(Failure(description: "pg_config failed (is libpq-dev installed?): \(include)"))
             }
             let includeDir = include.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            let directory = NSTemporaryDirectory() + "pgwire-pqtrace-oracle"
+            // Kept under the package's .build (a cache, not litter in the temporary directory).
+            let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent(".build/test-oracles").path
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             // Binaries left by earlier test processes (older than an hour).
             for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix("pqtrace_script-") {
