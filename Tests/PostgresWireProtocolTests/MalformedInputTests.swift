@@ -133,6 +133,65 @@ struct MalformedInputTests {
         #expect(throws: ProtocolError.messageTooLarge(type: UInt8(ascii: "Q"), length: 200, limit: 100)) { try frontend.next() }
     }
 
+    @Test("only long message types may declare more than 30,000 bytes (libpq's rule), from the header alone")
+    func shortTypesAreBounded() throws {
+        for type in BackendMessageType.all.sorted() {
+            var decoder = BackendMessageDecoder()
+            decoder.append([type] + int32(30_001))
+            if FrameDecoder.longBackendMessageTypes.contains(type) {
+                #expect(try decoder.next() == nil, "\(Character(Unicode.Scalar(type))) should wait for its body")
+            } else {
+                #expect(throws: ProtocolError.messageTooLarge(type: type, length: 30_001, limit: 30_000)) { try decoder.next() }
+            }
+            var atLimit = BackendMessageDecoder()
+            atLimit.append([type] + int32(30_000))
+            #expect(try atLimit.next() == nil)
+        }
+        // maximumMessageSize still bounds the long types.
+        var capped = BackendMessageDecoder(maximumMessageSize: 4096)
+        capped.append([UInt8(ascii: "T")] + int32(5000))
+        #expect(throws: ProtocolError.messageTooLarge(type: UInt8(ascii: "T"), length: 5000, limit: 4096)) { try capped.next() }
+        let description = ProtocolError.messageTooLarge(type: UInt8(ascii: "C"), length: 1 << 30, limit: 30_000).description
+        #expect(description.contains("exceeds the limit of 30000 bytes for this message type"), "\(description)")
+    }
+
+    @Test("during startup an authentication request over 2,000 bytes, or any message over 30,000, is rejected at once")
+    func startupLimits() throws {
+        let cases: [(UInt8, Int, Int?)] = [
+            (UInt8(ascii: "R"), 2001, 2000), (UInt8(ascii: "R"), 1 << 30, 2000),
+            (UInt8(ascii: "v"), 2001, 2000), (UInt8(ascii: "E"), 30_001, 30_000),
+            (UInt8(ascii: "D"), 1 << 30, 30_000), (UInt8(ascii: "d"), 30_001, 30_000),
+            (UInt8(ascii: "R"), 2000, nil), (UInt8(ascii: "E"), 30_000, nil),
+        ]
+        for (type, length, limit) in cases {
+            var decoder = BackendMessageDecoder(awaitingAuthentication: true)
+            decoder.append([type] + int32(Int32(length)))
+            if let limit {
+                #expect(throws: ProtocolError.messageTooLarge(type: type, length: length, limit: limit)) { try decoder.next() }
+            } else {
+                #expect(try decoder.next() == nil)
+            }
+        }
+        for type in [UInt8(ascii: "R"), UInt8(ascii: "v"), UInt8(ascii: "E")] {
+            var decoder = BackendMessageDecoder(awaitingAuthentication: true)
+            decoder.append([type] + int32(7))
+            #expect(throws: ProtocolError.invalidLength(type: type, length: 7)) { try decoder.next() }
+        }
+    }
+
+    @Test("AuthenticationOk ends the startup limits; other authentication requests do not")
+    func startupLimitsEndAtAuthenticationOk() throws {
+        var decoder = BackendMessageDecoder(awaitingAuthentication: true)
+        decoder.append(BackendMessage.authentication(.md5Password(salt: [1, 2, 3, 4])).encoded)
+        #expect(try decoder.next() == .authentication(.md5Password(salt: [1, 2, 3, 4])))
+        #expect(decoder.framer.awaitingAuthentication)
+        decoder.append(BackendMessage.authentication(.ok).encoded)
+        #expect(try decoder.next() == .authentication(.ok))
+        #expect(!decoder.framer.awaitingAuthentication)
+        decoder.append([UInt8(ascii: "D")] + int32(1 << 20))
+        #expect(try decoder.next() == nil)  // a long DataRow may follow now: waits for its body
+    }
+
     // MARK: Type bytes
 
     @Test("unknown backend type bytes are rejected as soon as the type byte arrives")

@@ -27,7 +27,7 @@ extension Connection {
     static func startSession(configuration: ConnectionConfiguration, host: ConnectionConfiguration.Host, transport: Transport,
                              channelBinding: SCRAMClient.ChannelBinding, deadline: Deadline?, logger: Logger,
                              tracer: (any MessageTracer)?) throws(PostgresError) -> EstablishedSession {
-        var decoder = BackendMessageDecoder()
+        var decoder = BackendMessageDecoder(awaitingAuthentication: true)
         do throws(PostgresError) {
             let password = configuration.password ?? configuration.passwordFromPassFile(for: host) { warning in
                 FileHandle.standardError.write(Data((warning + "\n").utf8))

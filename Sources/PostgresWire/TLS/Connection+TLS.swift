@@ -175,7 +175,7 @@ extension Connection {
             return false
         case UInt8(ascii: "E"):
             // The server failed (e.g. too many connections) before it could answer.
-            var decoder = BackendMessageDecoder()
+            var decoder = BackendMessageDecoder(awaitingAuthentication: true)
             decoder.append([answer])
             let message: BackendMessage
             do throws(PostgresError) {

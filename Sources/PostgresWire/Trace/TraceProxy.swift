@@ -250,7 +250,7 @@ private final class ProxySession: @unchecked Sendable {
 
     /// Frames the client's bytes: the untyped startup packets first, typed messages after.
     private var frontend = FrontendMessageDecoder().framer
-    private var backend = BackendMessageDecoder().framer
+    private var backend = BackendMessageDecoder(awaitingAuthentication: true).framer
     /// While true, the client's bytes are forwarded frame by frame (the proxy answers some itself).
     private var interceptingStartup = true
     private var startupForwarded = false

@@ -20,23 +20,58 @@ public struct FrameDecoder: Sendable {
     /// The server refuses startup packets over 10,000 bytes (MAX_STARTUP_PACKET_LENGTH).
     public static let maximumStartupPacketSize = 10_000
 
+    /// libpq's sanity limit for a message that is never legitimately long (the declared length,
+    /// which counts its own four bytes): anything but the types in `longMessageTypes`.
+    public static let maximumShortMessageSize = 30_000
+    /// libpq's limit for an authentication request or NegotiateProtocolVersion during startup.
+    public static let maximumAuthenticationMessageSize = 2_000
+    /// The server messages that may be long (libpq's VALID_LONG_MESSAGE_TYPE: RowDescription,
+    /// DataRow, CopyData, FunctionCallResponse, ErrorResponse, NoticeResponse,
+    /// NotificationResponse), plus ParameterDescription, which for a statement with up to 65,535
+    /// parameters legitimately reaches 256 kB.
+    public static let longBackendMessageTypes: Set<UInt8> = [
+        UInt8(ascii: "T"), UInt8(ascii: "D"), UInt8(ascii: "d"), UInt8(ascii: "V"),
+        UInt8(ascii: "E"), UInt8(ascii: "N"), UInt8(ascii: "A"), UInt8(ascii: "t"),
+    ]
+
+    /// The largest body accepted for a long message type (every type when `longMessageTypes` is nil).
     public var maximumMessageSize: Int
     /// Whether the next message is an untyped startup-phase packet (frontend direction only).
     public var expectsUntypedMessage: Bool
+    /// Server direction, before AuthenticationOk: the server may only send authentication requests,
+    /// NegotiateProtocolVersion and ErrorResponse, all small, so no message may declare more than
+    /// `maximumShortMessageSize` bytes, and an authentication request or NegotiateProtocolVersion
+    /// no more than `maximumAuthenticationMessageSize` (libpq's rules). A declared length beyond
+    /// them is rejected from the header alone, so a hostile server cannot make the client wait for
+    /// (or allocate) a body it will never send. Cleared by itself once AuthenticationOk is framed.
+    public var awaitingAuthentication: Bool
     /// Type bytes accepted in this direction (a 256-entry table); anything else is rejected as soon
     /// as its header arrives.
     let knownTypes: [Bool]
+    /// Types that may exceed `maximumShortMessageSize` (a 256-entry table); nil: no short-type rule.
+    let longTypes: [Bool]?
 
     private var storage: [UInt8]
     private var readIndex = 0
     private var writeIndex = 0
 
-    public init(knownTypes: Set<UInt8>, expectsUntypedMessage: Bool = false,
+    /// `longMessageTypes`: the types allowed to exceed `maximumShortMessageSize` (nil: every type,
+    /// as for the client's messages, whose limits the server enforces itself).
+    public init(knownTypes: Set<UInt8>, longMessageTypes: Set<UInt8>? = nil, expectsUntypedMessage: Bool = false,
+                awaitingAuthentication: Bool = false,
                 maximumMessageSize: Int = FrameDecoder.defaultMaximumMessageSize, initialCapacity: Int = 64 * 1024) {
         var table = [Bool](repeating: false, count: 256)
         for t in knownTypes { table[Int(t)] = true }
         self.knownTypes = table
+        if let longMessageTypes {
+            var long = [Bool](repeating: false, count: 256)
+            for t in longMessageTypes { long[Int(t)] = true }
+            self.longTypes = long
+        } else {
+            self.longTypes = nil
+        }
         self.expectsUntypedMessage = expectsUntypedMessage
+        self.awaitingAuthentication = awaitingAuthentication
         self.maximumMessageSize = maximumMessageSize
         self.storage = Self.uninitializedBuffer(max(initialCapacity, 16))
     }
@@ -116,10 +151,12 @@ public struct FrameDecoder: Sendable {
         if available < 5 { return nil }
         let length = Int(readInt32(at: readIndex + 1))
         if length < 4 { throw .invalidLength(type: type, length: length) }
-        if length - 4 > maximumMessageSize {
-            throw .messageTooLarge(type: type, length: length, limit: maximumMessageSize)
-        }
+        try checkDeclaredLength(length, of: type)
         if available < length + 1 { return nil }
+        if awaitingAuthentication && type == UInt8(ascii: "R") && length == 8
+            && storage[readIndex + 5] | storage[readIndex + 6] | storage[readIndex + 7] | storage[readIndex + 8] == 0 {
+            awaitingAuthentication = false   // AuthenticationOk: the rest of startup follows the general rules
+        }
         let body = storage[(readIndex + 5)..<(readIndex + 1 + length)]
         let whole = storage[readIndex..<(readIndex + 1 + length)]
         readIndex += 1 + length
@@ -128,6 +165,31 @@ public struct FrameDecoder: Sendable {
             writeIndex = 0
         }
         return Frame(type: type, body: body, bytes: whole)
+    }
+
+    /// libpq's sanity rules for a declared length (`length` counts its own four bytes), applied
+    /// before anything waits for or allocates the body.
+    @inline(__always)
+    private func checkDeclaredLength(_ length: Int, of type: UInt8) throws(ProtocolError) {
+        if awaitingAuthentication {
+            let limit: Int
+            switch type {
+            case UInt8(ascii: "R"), UInt8(ascii: "v"):
+                if length < 8 { throw .invalidLength(type: type, length: length) }
+                limit = Self.maximumAuthenticationMessageSize
+            case UInt8(ascii: "E"):
+                if length < 8 { throw .invalidLength(type: type, length: length) }
+                limit = Self.maximumShortMessageSize
+            default:
+                limit = Self.maximumShortMessageSize
+            }
+            if length > limit { throw .messageTooLarge(type: type, length: length, limit: limit) }
+        } else if let longTypes, !longTypes[Int(type)], length > Self.maximumShortMessageSize {
+            throw .messageTooLarge(type: type, length: length, limit: Self.maximumShortMessageSize)
+        }
+        if length - 4 > maximumMessageSize {
+            throw .messageTooLarge(type: type, length: length, limit: maximumMessageSize)
+        }
     }
 
     @inline(__always)
@@ -140,8 +202,11 @@ public struct FrameDecoder: Sendable {
 public struct BackendMessageDecoder: Sendable {
     public var framer: FrameDecoder
 
-    public init(maximumMessageSize: Int = FrameDecoder.defaultMaximumMessageSize) {
-        framer = FrameDecoder(knownTypes: BackendMessageType.all, maximumMessageSize: maximumMessageSize)
+    /// `awaitingAuthentication`: true for a decoder that starts reading right after the
+    /// StartupMessage (or SSLRequest), where libpq's stricter startup limits apply until AuthenticationOk.
+    public init(awaitingAuthentication: Bool = false, maximumMessageSize: Int = FrameDecoder.defaultMaximumMessageSize) {
+        framer = FrameDecoder(knownTypes: BackendMessageType.all, longMessageTypes: FrameDecoder.longBackendMessageTypes,
+                              awaitingAuthentication: awaitingAuthentication, maximumMessageSize: maximumMessageSize)
     }
 
     public mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 { framer.append(bytes) }

@@ -16,6 +16,10 @@ public enum ProtocolError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .messageTooLarge(type, length, limit):
+            if type != nil && (limit == FrameDecoder.maximumShortMessageSize || limit == FrameDecoder.maximumAuthenticationMessageSize) {
+                // libpq's sanity limits: no such message is ever this long, the stream is not PostgreSQL's.
+                return "\(Self.name(type)) message of \(length) bytes exceeds the limit of \(limit) bytes for this message type (lost synchronization with server?)"
+            }
             return "\(Self.name(type)) message of \(length) bytes exceeds the maximum message size of \(limit) bytes"
         case let .invalidLength(type, length):
             return "\(Self.name(type)) message has an invalid length \(length)"
