@@ -25,9 +25,11 @@ func formatDiagnostic(_ e: ServerError, query: String?, includeSQLState: Bool, i
 func errorPositionLines(query: String, position: Int) -> String {
     let displaySize = 60
     let minRightCut = 10
+    // The position is the server's text: any number at all. libpq skips the cursor when it is
+    // out of range, so do we (and never compute `position - 1` for Int.min).
+    guard position >= 1 else { return "" }
     let chars = Array(query.unicodeScalars)
     let loc = position - 1
-    guard loc >= 0 else { return "" }
     var screen: [Int] = []  // starting screen column of each character, filled up to iend
     var scroffset = 0
     var line = 1

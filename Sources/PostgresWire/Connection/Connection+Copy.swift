@@ -84,7 +84,7 @@ extension Connection {
                     try flush()
                     bodyError = PostgresError.invalidUsage("COPY BOTH (streaming replication) is not supported by this driver")
                 case .commandComplete(let c):
-                    rows += c.rowCount ?? 0
+                    rows = rows.checkedAdding(c.rowCount ?? 0) ?? .max  // the server's number: saturate, never trap
                 case .error(let f):
                     serverError = ServerError(fields: f)
                 case .ready(let status):
@@ -111,7 +111,7 @@ extension Connection {
             switch event {
             case .copyOut: sawCopyOut = true
             case .copyData(let data): try body(data)
-            case .commandComplete(let c): rows += c.rowCount ?? 0
+            case .commandComplete(let c): rows = rows.checkedAdding(c.rowCount ?? 0) ?? .max  // saturate, never trap
             default: break
             }
         }

@@ -170,7 +170,8 @@ public final class Cursor: Sequence, IteratorProtocol {
         guard !sets.isEmpty else { rowCount = 0; return }
         try connection.beginImplicitTransactionIfNeeded()
         let counts = try asDatabaseError { try connection.executeMany(sql, sets) }
-        rowCount = counts.contains(where: { $0 == nil }) ? -1 : counts.reduce(0) { $0 + ($1 ?? 0) }
+        // The counts are the server's numbers: a sum that overflows is unknown (-1), not a trap.
+        rowCount = counts.reduce(Optional(0)) { total, count in count.flatMap { total?.checkedAdding($0) } } ?? -1
     }
 
     // MARK: Fetching

@@ -24,8 +24,7 @@ public struct PostgresArray<Element> {
         guard subscripts.count == dimensions.count, !dimensions.isEmpty else { return nil }
         var offset = 0
         for (s, d) in zip(subscripts, dimensions) {
-            let i = s - d.lowerBound
-            guard i >= 0, i < d.length else { return nil }
+            guard let i = s.checkedSubtracting(d.lowerBound), i >= 0, i < d.length else { return nil }
             offset = offset * d.length + i
         }
         return elements[offset]
@@ -143,7 +142,10 @@ struct PostgresRawArray {
             } else {
                 lb = 1
             }
-            guard i < s.count, s[i] == UInt8(ascii: "]"), ub >= lb - 1 else { throw invalid("bad dimension") }
+            // Bounds are int4 in PostgreSQL; anything wider is not an array the server sent.
+            guard i < s.count, s[i] == UInt8(ascii: "]"), Int32(exactly: lb) != nil, Int32(exactly: ub) != nil, ub >= lb - 1 else {
+                throw invalid("bad dimension")
+            }
             i += 1
             explicitDims.append(.init(length: ub - lb + 1, lowerBound: lb))
         }
@@ -430,7 +432,7 @@ extension PostgresArray: PostgresEncodable where Element: PostgresEncodable {
     public static var postgresArrayDataType: PostgresDataType { postgresDataType }
 
     public func encode(into buffer: inout [UInt8], context: PostgresEncodingContext) throws(PostgresCodingError) {
-        let expected = dimensions.reduce(1) { $0 * $1.length }
+        let expected = dimensions.reduce(Optional(1)) { product, d in product?.checkedMultiplied(by: d.length) }
         guard (dimensions.isEmpty && elements.isEmpty) || expected == elements.count, dimensions.count <= PostgresRawArray.maxDimensions else {
             throw PostgresCodingError(.invalidData("dimensions do not match the element count"), type: Self.postgresDataType, swiftType: Self.self)
         }

@@ -7,7 +7,15 @@ enum PostgresCalendar {
     static let postgresEpochUnixSeconds: Int64 = 946_684_800
 
     /// Days since 1970-01-01 of a civil date (astronomical year numbering).
+    /// Years beyond ±`yearClamp` are clamped to it: no PostgreSQL value is anywhere near, every
+    /// caller range-checks the result (which is then far out of range), and the arithmetic below
+    /// cannot overflow for any input.
+    static let yearClamp: Int64 = 1_000_000_000
+
     static func daysFromCivil(year: Int64, month: Int, day: Int) -> Int64 {
+        let year = min(max(year, -yearClamp), yearClamp)
+        let month = min(max(month, 1), 12)
+        let day = min(max(day, -1_000_000), 1_000_000)
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400
@@ -38,8 +46,10 @@ enum PostgresCalendar {
 
     static func isLeap(_ year: Int64) -> Bool { year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) }
 
+    /// 0 for a month outside 1…12 (so no day is valid in it).
     static func daysInMonth(_ month: Int, year: Int64) -> Int {
-        [31, isLeap(year) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+        guard (1...12).contains(month) else { return 0 }
+        return [31, isLeap(year) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
     }
 
     /// Floor division and modulo.
@@ -74,9 +84,8 @@ enum PostgresCalendar {
     static func microsecondsSince2000(year: Int64, month: Int, day: Int, hour: Int, minute: Int, second: Int,
                                       microsecond: Int) -> Int64? {
         let days = daysFromCivil(year: year, month: month, day: day) - postgresEpochDaysSinceUnix
-        let (a, o1) = days.multipliedReportingOverflow(by: microsecondsPerDay)
+        // The clock fields are range-checked by every caller (0…24, 0…59, 0…60, < 1,000,000).
         let time = (Int64(hour) * 3600 + Int64(minute) * 60 + Int64(second)) * microsecondsPerSecond + Int64(microsecond)
-        let (b, o2) = a.addingReportingOverflow(time)
-        return o1 || o2 ? nil : b
+        return days.checkedMultiplied(by: microsecondsPerDay)?.checkedAdding(time)
     }
 }

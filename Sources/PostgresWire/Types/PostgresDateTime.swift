@@ -19,10 +19,14 @@ public struct PostgresDate: Sendable, Hashable, Comparable, CustomStringConverti
     }
 
     /// The UTC day containing `date`.
+    /// The UTC day containing `date` (clamped to ±infinity beyond the range of a date).
     public init(_ date: Date) {
-        let seconds = Int64((date.timeIntervalSince1970).rounded(.down))
-        let (days, _) = PostgresCalendar.floorDivMod(seconds, 86_400)
-        daysSince2000 = Int32(clamping: days - PostgresCalendar.postgresEpochDaysSinceUnix)
+        let days = (date.timeIntervalSince1970 / 86_400).rounded(.down) - Double(PostgresCalendar.postgresEpochDaysSinceUnix)
+        if days.isNaN {
+            daysSince2000 = .min
+        } else {
+            daysSince2000 = days >= Double(Int32.max) ? .max : days <= Double(Int32.min) ? .min : Int32(days)
+        }
     }
 
     public static let infinity = PostgresDate(daysSince2000: .max)
@@ -276,7 +280,10 @@ extension PostgresTimeTZ: PostgresCodable {
     public static var postgresFormat: PostgresFormat { .binary }
     public func encode(into buffer: inout [UInt8], context: PostgresEncodingContext) throws(PostgresCodingError) {
         buffer.appendBigEndian(time.microsecondsSinceMidnight)
-        buffer.appendBigEndian(-utcOffsetSeconds)
+        guard let west = utcOffsetSeconds.checkedNegated() else {
+            throw PostgresCodingError(.overflow, type: .timetz, swiftType: Self.self)
+        }
+        buffer.appendBigEndian(west)
     }
     public static func decode(from bytes: ArraySlice<UInt8>, type: PostgresDataType, format: PostgresFormat,
                               context: PostgresDecodingContext) throws(PostgresCodingError) -> PostgresTimeTZ {
@@ -286,7 +293,10 @@ extension PostgresTimeTZ: PostgresCodable {
             let us = try r.readInteger(Int64.self, "time")
             let zone = try r.readInteger(Int32.self, "zone")
             try r.expectEnd()
-            return PostgresTimeTZ(time: PostgresTime(microsecondsSinceMidnight: us), utcOffsetSeconds: -zone)
+            guard let east = zone.checkedNegated() else {
+                throw PostgresCodingError(.invalidData("time zone offset \(zone) is out of range"), type: type, swiftType: Self.self)
+            }
+            return PostgresTimeTZ(time: PostgresTime(microsecondsSinceMidnight: us), utcOffsetSeconds: east)
         case (.timetz, .text), (.unknown, .text):
             let (us, offset) = try PostgresDateTimeParser.time(bytes, withZone: true, type: type, swiftType: Self.self)
             return PostgresTimeTZ(time: PostgresTime(microsecondsSinceMidnight: us), utcOffsetSeconds: Int32(offset ?? 0))

@@ -2,7 +2,13 @@ import Foundation
 
 /// Parses the text the server prints for date/time types in any DateStyle / IntervalStyle (for
 /// text-format results). Not a full datetime_in: it reads what the output functions produce.
+///
+/// The text is the server's, so any field can hold any number: digits are ASCII only, every
+/// step is overflow-checked, and a value no PostgreSQL type can hold is a decoding error.
 enum PostgresDateTimeParser {
+    /// Beyond any year a date or timestamp can hold (5874897 AD, 4713 BC), with room to spare.
+    static let maximumYear: Int64 = 100_000_000
+
     private static let monthNames = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
     private static let weekdayNames = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 
@@ -24,11 +30,13 @@ enum PostgresDateTimeParser {
     /// "HH:MM:SS[.ffffff]" as microseconds.
     static func clock(_ s: Substring) -> Int64? {
         let parts = s.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2 || parts.count == 3, let h = Int64(parts[0]), let m = Int64(parts[1]), h >= 0, m >= 0 else { return nil }
-        var us = (h * 60 + m) * 60_000_000
+        guard parts.count == 2 || parts.count == 3, let h = Int64.asciiDigits(parts[0]), let m = Int64.asciiDigits(parts[1]),
+              var us = h.checkedMultiplied(by: 60)?.checkedAdding(m)?.checkedMultiplied(by: 60_000_000) else { return nil }
         if parts.count == 3 {
-            guard let (sec, frac) = secondsWithFraction(parts[2]), sec >= 0 else { return nil }
-            us += sec * 1_000_000 + frac
+            guard let (sec, frac) = secondsWithFraction(parts[2]), sec >= 0, frac >= 0,
+                  let secondsPart = sec.checkedMultiplied(by: 1_000_000)?.checkedAdding(frac),
+                  let total = us.checkedAdding(secondsPart) else { return nil }
+            us = total
         }
         return us
     }
@@ -39,33 +47,44 @@ enum PostgresDateTimeParser {
         var negative = false
         if body.first == "-" || body.first == "+" { negative = body.first == "-"; body = body.dropFirst() }
         let pieces = body.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let whole = Int64(pieces[0]), !pieces[0].contains(where: { !$0.isNumber }) else { return nil }
+        guard let first = pieces.first, let whole = Int64.asciiDigits(first) else { return nil }
         var frac: Int64 = 0
         if pieces.count == 2 {
             let digits = pieces[1]
-            guard !digits.isEmpty, digits.allSatisfy(\.isNumber) else { return nil }
+            guard !digits.isEmpty, digits.allSatisfy(\.isASCIIDigit) else { return nil }
             var padded = String(digits.prefix(6))
             while padded.count < 6 { padded += "0" }
-            frac = Int64(padded)!
+            guard let f = Int64.asciiDigits(padded) else { return nil }
+            frac = f
             // Round on the 7th digit like the server does.
             if digits.count > 6, let seventh = digits.dropFirst(6).first?.wholeNumberValue, seventh >= 5 { frac += 1 }
         }
         return negative ? (-whole, -frac) : (whole, frac)
     }
 
-    /// "+hh", "+hh:mm", "+hh:mm:ss", "+hhmm" as seconds east.
+    /// The largest zone offset accepted (the server's own limit is 15:59:59).
+    static let maximumZoneOffsetSeconds = 24 * 3600
+
+    /// "+hh", "+hh:mm", "+hh:mm:ss", "+hhmm" as seconds east; nil for anything else, including an
+    /// offset of a day or more.
     static func numericZone(_ s: Substring) -> Int? {
         guard let sign = s.first, sign == "+" || sign == "-" else { return nil }
         let parts = s.dropFirst().split(separator: ":", omittingEmptySubsequences: false)
-        guard !parts.isEmpty, parts.count <= 3, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }) else { return nil }
-        var seconds: Int
-        if parts.count == 1 && parts[0].count == 4 {
-            seconds = Int(parts[0].prefix(2))! * 3600 + Int(parts[0].suffix(2))! * 60
+        guard !parts.isEmpty, parts.count <= 3 else { return nil }
+        var numbers: [Int] = []
+        if parts.count == 1 && parts[0].utf8.count == 4 {
+            numbers = [parts[0].prefix(2), parts[0].suffix(2)].compactMap { Int.asciiDigits($0) }
+            guard numbers.count == 2 else { return nil }
         } else {
-            seconds = Int(parts[0])! * 3600
-            if parts.count > 1 { seconds += Int(parts[1])! * 60 }
-            if parts.count > 2 { seconds += Int(parts[2])! }
+            numbers = parts.compactMap { Int.asciiDigits($0) }
+            guard numbers.count == parts.count else { return nil }
         }
+        var seconds = 0
+        for (value, unit) in zip(numbers, [3600, 60, 1]) {
+            guard let part = value.checkedMultiplied(by: unit), let sum = seconds.checkedAdding(part) else { return nil }
+            seconds = sum
+        }
+        guard seconds <= maximumZoneOffsetSeconds else { return nil }
         return sign == "-" ? -seconds : seconds
     }
 
@@ -90,10 +109,10 @@ enum PostgresDateTimeParser {
                 }
                 guard f.timeMicroseconds == nil, let us = clock(clockPart) else { return nil }
                 f.timeMicroseconds = us
-            } else if let sep = token.first(where: { $0 == "-" || $0 == "/" || $0 == "." }), token.first?.isNumber == true {
+            } else if let sep = token.first(where: { $0 == "-" || $0 == "/" || $0 == "." }), token.first?.isASCIIDigit == true {
                 let parts = token.split(separator: sep, omittingEmptySubsequences: false)
-                guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }),
-                      let a = Int64(parts[0]), let b = Int64(parts[1]), let c = Int64(parts[2]) else { return nil }
+                guard parts.count == 3, let a = Int64.asciiDigits(parts[0]), let b = Int64.asciiDigits(parts[1]),
+                      let c = Int64.asciiDigits(parts[2]) else { return nil }
                 switch sep {
                 case "-" where parts[0].count > 2 || order == .ymd:
                     (f.year, f.month, f.day) = (a, Int(b), Int(c))
@@ -102,7 +121,7 @@ enum PostgresDateTimeParser {
                 default:
                     if order == .dmy { (f.day, f.month, f.year) = (Int(a), Int(b), c) } else { (f.month, f.day, f.year) = (Int(a), Int(b), c) }
                 }
-            } else if token.first?.isNumber == true, let n = Int64(token) {
+            } else if token.first?.isASCIIDigit == true, let n = Int64.asciiDigits(token) {
                 if f.timeMicroseconds == nil { numbersBeforeTime.append(n) } else { numbersAfterTime.append(n) }
             } else if let m = monthNames.firstIndex(of: token.lowercased()) {
                 f.month = m + 1
@@ -130,7 +149,10 @@ enum PostgresDateTimeParser {
         } else if !numbersBeforeTime.isEmpty || !numbersAfterTime.isEmpty {
             return nil
         }
-        if f.bc, let y = f.year { f.year = 1 - y }
+        // Out-of-range numbers are not dates (and would overflow the calendar arithmetic).
+        guard let year = f.year, year <= maximumYear, let month = f.month, (1...12).contains(month),
+              let day = f.day, (1...31).contains(day) else { return nil }
+        if f.bc { f.year = 1 - year }
         return f
     }
 
@@ -167,9 +189,16 @@ enum PostgresDateTimeParser {
               (1...12).contains(m), d >= 1, d <= PostgresCalendar.daysInMonth(m, year: y),
               let midnight = PostgresCalendar.microsecondsSince2000(year: y, month: m, day: d, hour: 0, minute: 0, second: 0, microsecond: 0)
         else { throw fail(bytes, "timestamp", type: type, swiftType: swiftType) }
-        let local = midnight + (f.timeMicroseconds ?? 0)
+        guard let local = midnight.checkedAdding(f.timeMicroseconds ?? 0), local != .max, local != .min else {
+            throw fail(bytes, "timestamp", type: type, swiftType: swiftType)
+        }
         guard withZone else { return local }
-        if let offset = f.offset { return local - Int64(offset) * 1_000_000 }
+        if let offset = f.offset {
+            guard let utc = local.checkedSubtracting(Int64(offset) * 1_000_000), utc != .max, utc != .min else {
+                throw fail(bytes, "timestamp", type: type, swiftType: swiftType)
+            }
+            return utc
+        }
         // An abbreviation: resolve the wall-clock time in the session's zone, preferring the
         // candidate whose abbreviation was printed (the repeated hour of a DST change).
         let (localSeconds, fsec) = PostgresCalendar.floorDivMod(local, 1_000_000)
@@ -177,7 +206,11 @@ enum PostgresDateTimeParser {
         if let zone = PostgresTimeZone.named(s.timeZone) {
             let candidates = zone.candidates(localSeconds: unixLocal)
             if let match = candidates.first(where: { $0.0.abbreviation == f.abbreviation }) ?? (f.abbreviation == nil ? candidates.first : nil) {
-                return (match.1 - PostgresCalendar.postgresEpochUnixSeconds) * 1_000_000 + fsec
+                guard let utc = match.1.checkedSubtracting(PostgresCalendar.postgresEpochUnixSeconds)?
+                        .checkedMultiplied(by: 1_000_000)?.checkedAdding(fsec), utc != .max, utc != .min else {
+                    throw fail(bytes, "timestamp", type: type, swiftType: swiftType)
+                }
+                return utc
             }
         }
         if let abbr = f.abbreviation?.uppercased(), abbr == "UTC" || abbr == "GMT" || abbr == "Z" || abbr == "UT" { return local }
@@ -211,12 +244,31 @@ enum PostgresDateTimeParser {
         return iv
     }
 
+    /// Sums the fields with overflow checks; `overflowed` makes the result nil.
     private struct Accumulator {
         var months: Int64 = 0
         var days: Int64 = 0
         var microseconds: Int64 = 0
+        var overflowed = false
+
+        mutating func add(_ field: WritableKeyPath<Accumulator, Int64>, _ value: Int64, times unit: Int64 = 1) {
+            guard let scaled = value.checkedMultiplied(by: unit), let sum = self[keyPath: field].checkedAdding(scaled) else {
+                overflowed = true
+                return
+            }
+            self[keyPath: field] = sum
+        }
+
+        mutating func negate() {
+            guard let m = months.checkedNegated(), let d = days.checkedNegated(), let us = microseconds.checkedNegated() else {
+                overflowed = true
+                return
+            }
+            (months, days, microseconds) = (m, d, us)
+        }
+
         func build() -> PostgresInterval? {
-            guard let m = Int32(exactly: months), let d = Int32(exactly: days) else { return nil }
+            guard !overflowed, let m = Int32(exactly: months), let d = Int32(exactly: days) else { return nil }
             return PostgresInterval(months: m, days: d, microseconds: microseconds)
         }
     }
@@ -227,19 +279,20 @@ enum PostgresDateTimeParser {
         var number = ""
         for ch in text.dropFirst() {
             if ch == "T" { inTime = true; continue }
-            if ch.isNumber || ch == "-" || ch == "+" || ch == "." { number.append(ch); continue }
+            if ch.isASCIIDigit || ch == "-" || ch == "+" || ch == "." { number.append(ch); continue }
             if ch == "S" && inTime {
                 guard let (s, f) = secondsWithFraction(Substring(number)) else { return nil }
-                acc.microseconds += s * 1_000_000 + f
+                acc.add(\.microseconds, s, times: 1_000_000)
+                acc.add(\.microseconds, f)
             } else {
                 guard let v = Int64(number) else { return nil }
                 switch (ch, inTime) {
-                case ("Y", false): acc.months += v * 12
-                case ("M", false): acc.months += v
-                case ("W", false): acc.days += v * 7
-                case ("D", false): acc.days += v
-                case ("H", true): acc.microseconds += v * 3_600_000_000
-                case ("M", true): acc.microseconds += v * 60_000_000
+                case ("Y", false): acc.add(\.months, v, times: 12)
+                case ("M", false): acc.add(\.months, v)
+                case ("W", false): acc.add(\.days, v, times: 7)
+                case ("D", false): acc.add(\.days, v)
+                case ("H", true): acc.add(\.microseconds, v, times: 3_600_000_000)
+                case ("M", true): acc.add(\.microseconds, v, times: 60_000_000)
                 default: return nil
                 }
             }
@@ -271,21 +324,22 @@ enum PostgresDateTimeParser {
                 var negative = false
                 if t.first == "-" || t.first == "+" { negative = t.first == "-"; t = t.dropFirst() }
                 guard let us = clock(t) else { return nil }
-                acc.microseconds += negative ? -us : us
+                acc.add(\.microseconds, us, times: negative ? -1 : 1)
                 i += 1
             } else if i + 1 < tokens.count, tokens[i + 1].first?.isLetter == true {
                 let unit = tokens[i + 1].lowercased()
                 if unit.hasPrefix("sec") {
                     guard let (s, f) = secondsWithFraction(token) else { return nil }
-                    acc.microseconds += s * 1_000_000 + f
+                    acc.add(\.microseconds, s, times: 1_000_000)
+                    acc.add(\.microseconds, f)
                 } else {
                     guard let v = Int64(token.hasPrefix("+") ? token.dropFirst() : token) else { return nil }
                     switch unit {
-                    case "year", "years": acc.months += v * 12
-                    case "mon", "mons": acc.months += v
-                    case "day", "days": acc.days += v
-                    case "hour", "hours": acc.microseconds += v * 3_600_000_000
-                    case "min", "mins": acc.microseconds += v * 60_000_000
+                    case "year", "years": acc.add(\.months, v, times: 12)
+                    case "mon", "mons": acc.add(\.months, v)
+                    case "day", "days": acc.add(\.days, v)
+                    case "hour", "hours": acc.add(\.microseconds, v, times: 3_600_000_000)
+                    case "min", "mins": acc.add(\.microseconds, v, times: 60_000_000)
                     default: return nil
                     }
                 }
@@ -296,20 +350,17 @@ enum PostgresDateTimeParser {
                 var negative = false
                 if t.first == "-" || t.first == "+" { negative = t.first == "-"; t = t.dropFirst() }
                 let parts = t.split(separator: "-")
-                guard parts.count == 2, let y = Int64(parts[0]), let m = Int64(parts[1]) else { return nil }
-                acc.months += (negative ? -1 : 1) * (y * 12 + m)
+                guard parts.count == 2, let y = Int64.asciiDigits(parts[0]), let m = Int64.asciiDigits(parts[1]),
+                      let months = y.checkedMultiplied(by: 12)?.checkedAdding(m) else { return nil }
+                acc.add(\.months, months, times: negative ? -1 : 1)
                 i += 1
             } else {
                 guard let v = Int64(token.hasPrefix("+") ? token.dropFirst() : token) else { return nil }
-                acc.days += v
+                acc.add(\.days, v)
                 i += 1
             }
         }
-        if ago || negateAll {
-            acc.months = -acc.months
-            acc.days = -acc.days
-            acc.microseconds = -acc.microseconds
-        }
+        if ago || negateAll { acc.negate() }
         return acc.build()
     }
 }

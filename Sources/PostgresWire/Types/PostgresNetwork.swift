@@ -146,11 +146,12 @@ public struct PostgresMacAddress: Sendable, Hashable, CustomStringConvertible, L
 
     /// Parses "08:00:2b:01:02:03" (also '-' or '.' separated and bare hex forms).
     public init?(_ string: String) {
-        let hex = string.filter { $0.isHexDigit }
+        // ASCII only: Character.isHexDigit also accepts fullwidth forms ('０'), which radix parsing rejects.
+        let hex = string.utf8.compactMap { PostgresCodecSupport.hexValue($0) }
         guard hex.count == 12 || hex.count == 16 else { return nil }
         var out: [UInt8] = []
         var it = hex.makeIterator()
-        while let a = it.next(), let b = it.next() { out.append(UInt8(String([a, b]), radix: 16)!) }
+        while let a = it.next(), let b = it.next() { out.append(a << 4 | b) }
         bytes = out
     }
 

@@ -44,12 +44,31 @@ public struct PostgresSessionSettings: Sendable, Hashable {
         if let version = parameters["server_version"].flatMap(Self.versionNumber) { serverVersionNumber = version }
     }
 
-    /// "15.18 (Debian 15.18-0+deb12u1)" → 150018, "9.6.24" → 90624, "17beta1" → 170000.
+    /// "15.18 (Debian 15.18-0+deb12u1)" → 150018, "9.6.24" → 90624, "17beta1" → 170000, as libpq
+    /// reads server_version (`sscanf("%d.%d.%d")`). The text is the server's: anything it cannot
+    /// hold (no leading ASCII digit, a component or result beyond Int32) gives nil, never a trap.
     static func versionNumber(_ text: String) -> Int? {
-        let numbers = text.prefix { $0.isNumber || $0 == "." }.split(separator: ".").compactMap { Int($0) }
+        var numbers: [Int] = []
+        var utf8 = Substring(text).utf8[...]
+        while numbers.count < 3 {
+            let digits = utf8.prefix { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+            guard !digits.isEmpty, let value = Int32(String(decoding: digits, as: UTF8.self)) else { break }
+            numbers.append(Int(value))
+            utf8 = utf8.dropFirst(digits.count)
+            guard utf8.first == UInt8(ascii: ".") else { break }
+            utf8 = utf8.dropFirst()
+        }
         guard let major = numbers.first else { return nil }
-        if major >= 10 { return major * 10_000 + (numbers.count > 1 ? numbers[1] : 0) }
-        return major * 10_000 + (numbers.count > 1 ? numbers[1] * 100 : 0) + (numbers.count > 2 ? numbers[2] : 0)
+        // Each component fits in Int32, so this arithmetic cannot overflow Int (64-bit).
+        let version: Int
+        if numbers.count >= 3 {
+            version = (major * 100 + numbers[1]) * 100 + numbers[2]
+        } else if numbers.count == 2 {
+            version = major >= 10 ? major * 10_000 + numbers[1] : (major * 100 + numbers[1]) * 100
+        } else {
+            version = major * 10_000
+        }
+        return Int32(exactly: version).map(Int.init)
     }
 
     public static let `default` = PostgresSessionSettings()
@@ -128,7 +147,8 @@ public enum PostgresTextRenderer {
         if d.isNaN { return "NaN" }
         if d.isInfinite { return d < 0 ? "-Infinity" : "Infinity" }
         if shortest { return PostgresFloatFormat.shortest(PostgresFloatFormat.ryuDigits(d), fixedExponentLimit: 15) }
-        return PostgresFloatFormat.printfG(d, precision: max(1, 15 + extraFloatDigits))
+        // The server's range for extra_float_digits is -15...3 (and the value may come from it).
+        return PostgresFloatFormat.printfG(d, precision: max(1, 15 + min(max(extraFloatDigits, -15), 3)))
     }
 
     /// float4out: shortest round-trip digits (extra_float_digits > 0) or %.{6+n}g.
@@ -140,7 +160,7 @@ public enum PostgresTextRenderer {
         if f.isNaN { return "NaN" }
         if f.isInfinite { return f < 0 ? "-Infinity" : "Infinity" }
         if shortest { return PostgresFloatFormat.shortest(PostgresFloatFormat.ryuDigits(f), fixedExponentLimit: 6) }
-        return PostgresFloatFormat.printfG(Double(f), precision: max(1, 6 + extraFloatDigits))
+        return PostgresFloatFormat.printfG(Double(f), precision: max(1, 6 + min(max(extraFloatDigits, -15), 3)))
     }
 
     // MARK: Quoting rules of the container output functions

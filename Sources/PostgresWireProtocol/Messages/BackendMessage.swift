@@ -154,17 +154,24 @@ public struct CommandComplete: Sendable, Equatable {
     /// The command name: the tag without its counts ("INSERT", "SELECT", "CREATE TABLE").
     public var command: String {
         var words = tag.split(separator: " ")
-        while let last = words.last, last.allSatisfy(\.isNumber) { words.removeLast() }
+        while let last = words.last, Self.isCount(last) { words.removeLast() }
         return words.joined(separator: " ")
     }
 
+    /// ASCII digits only (libpq's PQcmdTuples test): not "-1", "+1", "٣" or "".
+    static func isCount(_ word: Substring) -> Bool {
+        !word.isEmpty && word.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+    }
+
     /// Rows affected or returned, from the tag's last number (INSERT oid rows, SELECT/UPDATE/DELETE/MERGE/FETCH/MOVE/COPY rows).
+    /// nil when the tag carries no count, or when its count is not a run of ASCII digits that fits
+    /// in an Int (the server's text: anything is possible).
     public var rowCount: Int? {
         let words = tag.split(separator: " ")
         guard let first = words.first else { return nil }
         switch first {
         case "INSERT", "SELECT", "UPDATE", "DELETE", "MERGE", "FETCH", "MOVE", "COPY":
-            guard words.count >= 2, let last = words.last else { return nil }
+            guard words.count >= 2, let last = words.last, Self.isCount(last) else { return nil }
             return Int(last)
         default:
             // "CREATE TABLE AS" answers "SELECT n"; other commands carry no count.
