@@ -29,6 +29,17 @@ struct CommandCompleteTests {
         ("SELECT 99999999999999999999", "SELECT", nil),  // does not fit in Int
         ("CREATE TABLE 5", "CREATE TABLE", nil),  // only row-returning commands carry counts
         ("LISTEN", "LISTEN", nil),
+        // Hostile counts: only a run of ASCII digits that fits is a count (libpq's PQcmdTuples test).
+        ("SELECT -1", "SELECT -1", nil),
+        ("UPDATE +5", "UPDATE +5", nil),
+        ("DELETE -9223372036854775808", "DELETE -9223372036854775808", nil),
+        ("COPY 9223372036854775808", "COPY", nil),
+        ("INSERT 0 18446744073709551616", "INSERT", nil),
+        ("INSERT 0 ٣", "INSERT 0 ٣", nil),
+        ("SELECT ١٢٣", "SELECT ١٢٣", nil),
+        ("SELECT 1\u{301}", "SELECT 1\u{301}", nil),
+        ("MOVE 2147483648", "MOVE", 2_147_483_648),
+        ("FETCH 0", "FETCH", 0),
     ])
     func parse(_ tag: String, _ command: String, _ rowCount: Int?) {
         let c = CommandComplete(tag: tag)
