@@ -68,13 +68,16 @@ struct FuzzTests {
         }
     }
 
-    @Test("20,000 random byte strings through both decoders", .timeLimit(.minutes(1)))
+    @Test("random byte strings through both decoders (20,000; more with CI=true)", .timeLimit(.minutes(1)))
     func randomBytes() {
         var rng = SeededRNG(seed: 0xC0FFEE)
         var backend = Tally(), frontend = Tally()
         let clock = ContinuousClock()
         let start = clock.now
-        for i in 0..<20_000 {
+        let budget = FuzzBudget(20_000)
+        var i = 0
+        while budget.continues(i) {
+            defer { i += 1 }
             let input = Self.randomInput(&rng, types: i % 2 == 0 ? Self.backendTypes : Self.frontendTypes)
 
             var b = BackendMessageDecoder(maximumMessageSize: 1 << 16)
@@ -90,14 +93,17 @@ struct FuzzTests {
         #expect(backend.failed > 100)
         #expect(frontend.decoded > 100)
         #expect(frontend.failed > 100)
-        print("random bytes fuzz: backend \(backend), frontend \(frontend), \(clock.now - start)")
+        print("random bytes fuzz: \(i) inputs, backend \(backend), frontend \(frontend), \(clock.now - start)")
     }
 
     @Test("random bodies through every body decoder", .timeLimit(.minutes(1)))
     func randomBodiesPerType() {
         var rng = SeededRNG(seed: 77)
         var ok = 0
-        for _ in 0..<400 {
+        let budget = FuzzBudget(400)
+        var i = 0
+        while budget.continues(i) {
+            i += 1
             let body = ArraySlice(rng.bytes(Int.random(in: 0...24, using: &rng)).map { Int.random(in: 0..<3, using: &rng) == 0 ? 0 : $0 })
             for t in Self.backendTypes where decodeBackend(type: t, body: body).value != nil { ok += 1 }
             for t in Self.frontendTypes {
@@ -153,13 +159,16 @@ struct FuzzTests {
         return bytes
     }
 
-    @Test("20,000 mutated valid streams through both decoders", .timeLimit(.minutes(1)))
+    @Test("mutated valid streams through both decoders (20,000; more with CI=true)", .timeLimit(.minutes(1)))
     func mutatedStreams() {
         var rng = SeededRNG(seed: 0xDEC0DE)
         var backend = Tally(), frontend = Tally()
         let clock = ContinuousClock()
         let start = clock.now
-        for i in 0..<20_000 {
+        let budget = FuzzBudget(20_000)
+        var i = 0
+        while budget.continues(i) {
+            defer { i += 1 }
             if i % 2 == 0 {
                 let input = Self.mutate(Self.validBackendStream(&rng), &rng)
                 var d = BackendMessageDecoder(maximumMessageSize: 1 << 16)
@@ -185,14 +194,17 @@ struct FuzzTests {
         #expect(backend.failed > 1000)
         #expect(frontend.decoded > 1000)
         #expect(frontend.failed > 1000)
-        print("mutation fuzz: backend \(backend), frontend \(frontend), \(clock.now - start)")
+        print("mutation fuzz: \(i) streams, backend \(backend), frontend \(frontend), \(clock.now - start)")
     }
 
-    @Test("random message sequences never trap the state machines")
+    @Test("random message sequences never trap the state machines", .timeLimit(.minutes(1)))
     func stateMachinesUnderRandomSequences() {
         var rng = SeededRNG(seed: 31337)
         var outcomes = Tally()
-        for _ in 0..<3_000 {
+        let budget = FuzzBudget(3_000)
+        var iteration = 0
+        while budget.continues(iteration) {
+            iteration += 1
             var query = SimpleQueryStateMachine()
             var startup = StartupStateMachine(parameters: [("user", "u")], password: Bool.random(using: &rng) ? "pw" : nil)
             _ = startup.start()
@@ -216,13 +228,16 @@ struct FuzzTests {
         #expect(outcomes.decoded > 0 && outcomes.failed > 0)
     }
 
-    @Test("random SCRAM server-first messages never trap the client")
+    @Test("random SCRAM server-first messages never trap the client", .timeLimit(.minutes(1)))
     func scramServerFirstFuzz() {
         var rng = SeededRNG(seed: 4096)
         let pieces = ["r=NONCE", "r=NONCEsrv", "r=other", "r=", "s=c2FsdA==", "s=", "s=!!", "s=AA", "i=1", "i=2", "i=0",
                       "i=-1", "i=x", "i=99999999999999999999", "e=bad", "m=ext", "x=1", "=", "", "r", "ri=", "é=1", "r=NONCE✓"]
         var accepted = 0
-        for _ in 0..<2_000 {
+        let budget = FuzzBudget(2_000)
+        var iteration = 0
+        while budget.continues(iteration) {
+            iteration += 1
             var client = SCRAMClient(password: "pw", nonce: "NONCE")
             _ = client.clientFirstMessage()
             let parts = (0..<Int.random(in: 0...5, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }

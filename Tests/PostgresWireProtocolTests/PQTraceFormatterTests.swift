@@ -233,7 +233,10 @@ import Testing
         #expect(f.format(.backend, [UInt8(ascii: "Z"), 0][...]) == "B\t?\t\nmalformed message: only 2 bytes, shorter than a message header\n")
         // Random bytes never crash the formatter.
         var rng = SeededRNG(seed: 15)
-        for _ in 0..<2000 {
+        let budget = FuzzBudget(2000)
+        var iteration = 0
+        while budget.continues(iteration) {
+            iteration += 1
             let type = UInt8(ascii: Array("ABCDEFGHIKNPQRSTVWXZcdfnpstv123").randomElement(using: &rng)!.unicodeScalars.first!)
             let body = rng.bytes(Int.random(in: 0...24, using: &rng))
             let message = [type] + int32(Int32(body.count + 4)) + body
