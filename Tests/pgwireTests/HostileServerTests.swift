@@ -320,6 +320,20 @@ struct HostileServerTests {
         #expect(elapsed < .seconds(10))
     }
 
+    @Test("the tracing proxy applies the same rules: a 1 GiB authentication request ends that session at once")
+    func proxyRejectsDeclaredGigabyte() throws {
+        let server = try Self.silentServer([UInt8(ascii: "R")] + HostileCases.int32(1 << 30) + [0, 0, 0, 0])
+        defer { server.stop() }
+        let proxy = try TraceProxyProcess(upstreamPort: server.port)
+        let dsn = "host=127.0.0.1 port=\(proxy.port) user=fake dbname=fake sslmode=disable connect_timeout=10"
+        let result = try runPgwire(["query", "--dsn", dsn, "SELECT 1"], environment: Self.environment(), timeout: 10)
+        #expect(result.status == 2, "\(Self.termination(result))\n\(result)")
+        proxy.waitForClosedConnections(1)
+        let trace = String(decoding: proxy.stop(), as: UTF8.self)
+        #expect(trace.contains("#\tmalformed backend traffic on connection 1: 'R' message of 1073741824 bytes exceeds the limit of 2000 bytes"),
+                "\(trace)")
+    }
+
     @Test("a 1 GiB CommandComplete declared after a query: the connection fails at once")
     func oneGigabyteCommandComplete() throws {
         let server = try FakeServer { client in

@@ -20,7 +20,10 @@ public struct ConnectionOptions: Sendable {
 
     /// The largest server message accepted once the session is established; a larger one breaks
     /// the connection with `ProtocolError.messageTooLarge` before anything is allocated for it.
-    /// 1 GiB by default, the server's own limit.
+    /// 1 GiB by default, the server's own limit. It bounds the message types that may be long
+    /// (DataRow, CopyData, RowDescription, ErrorResponse…); the others never exceed libpq's
+    /// 30,000-byte sanity limit, and startup messages have their own smaller limits
+    /// (`FrameDecoder.awaitingAuthentication`).
     public var maximumMessageSize: Int
 
     public init(statementCacheCapacity: Int = 256, statementCacheMode: StatementCacheMode = .named,
