@@ -48,7 +48,7 @@ struct CopyInCommand: ParsableCommand {
                     }
                     if n == 0 { break }
                     try writer.write(buffer[0..<n])
-                    progress.add(rows: progress.isEnabled ? buffer[0..<n].reduce(0) { $0 + ($1 == 10 ? 1 : 0) } : 0, bytes: n)
+                    progress.add(rows: progress.isEnabled ? buffer.withUnsafeBytes { countNewlines(UnsafeRawBufferPointer(rebasing: $0[0..<n])) } : 0, bytes: n)
                 }
             }
             progress.finish()

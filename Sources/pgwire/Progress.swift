@@ -67,3 +67,15 @@ func formatBytes(_ value: Double) -> String {
     }
     return unit == 0 ? "\(Int(v)) B" : String(format: "%.1f %@", v, units[unit])
 }
+
+/// The number of LF bytes in `bytes` (memchr: cheap even in a debug build).
+func countNewlines(_ bytes: UnsafeRawBufferPointer) -> Int {
+    guard var p = bytes.baseAddress else { return 0 }
+    let end = p + bytes.count
+    var count = 0
+    while p < end, let hit = memchr(p, 10, end - p) {
+        count += 1
+        p = UnsafeRawPointer(hit) + 1
+    }
+    return count
+}
