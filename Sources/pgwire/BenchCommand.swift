@@ -18,7 +18,9 @@ struct BenchCommand: ParsableCommand {
         discussion: """
             Each mode runs for --duration or --count, shows a live progress line when stderr is a \
             terminal, and prints a report (or, with --json, one JSON object on stdout). Client CPU is \
-            this process's user + system time (getrusage) during the measurement.
+            this process's user + system time (getrusage) during the measurement. Exit status as \
+            `pgwire query`: 1 for an SQL error (printed with its SQLSTATE) or Ctrl-C (which cancels \
+            the running queries), 2 when connecting fails.
             """,
         subcommands: [BenchConnect.self, BenchLatency.self, BenchThroughput.self],
         defaultSubcommand: BenchLatency.self
@@ -27,8 +29,12 @@ struct BenchCommand: ParsableCommand {
 
 /// Options every mode takes.
 struct BenchCommonOptions: ParsableArguments {
-    @Option(name: .long, help: "Connection string (URI or key=value); without it the PG* variables and libpq's defaults apply, as with psql. Its sslmode and authentication are what `connect` measures.")
-    var dsn: String = ""
+    /// --dsn and -h/-p/-U/-d, as `pgwire query` takes them; the DSN's sslmode and authentication
+    /// are what `connect` measures. (`-h` is the host: help is `--help`.)
+    @OptionGroup var target: ConnectionArguments
+
+    /// The connection string the options make.
+    var conninfo: String { target.conninfo() }
 
     @Option(name: .long, help: ArgumentHelp("How long to measure: 10s, 500ms, 2m (default 5s unless --count is given).", valueName: "time"))
     var duration: String?
@@ -123,7 +129,7 @@ struct BenchConnect: ParsableCommand {
     @OptionGroup var common: BenchCommonOptions
 
     func run() throws {
-        let dsn = common.dsn
+        let dsn = common.conninfo
         var method = "?"
         do {
             let c = try Connection.connect(dsn)
@@ -131,14 +137,14 @@ struct BenchConnect: ParsableCommand {
             c.close()
             for _ in 0..<(common.warmup ?? 3) { try Connection.connect(dsn).close() }
         } catch {
-            throw benchFailure(error)
+            throw connectFailure(error)
         }
         let report = try BenchLoop(label: "connect", unit: "connection", limit: common.limit, quiet: common.quiet || common.json).run(threads: 1) { _, _ in
             try Connection.connect(dsn).close()
             return 1
         }
         let extra: [String: Any] = ["authentication": method]
-        report.print(json: common.json, mode: "connect", unit: "connection", extra: extra, histogram: true)
+        try report.print(json: common.json, mode: "connect", unit: "connection", extra: extra, histogram: true)
     }
 }
 
@@ -156,18 +162,25 @@ struct BenchLatency: ParsableCommand {
     func run() throws {
         let connection: Connection
         do {
-            connection = try Connection.connect(common.dsn)
-            for i in 0..<(common.warmup ?? 200) { try queryOptions.runOnce(connection, i) }
+            connection = try Connection.connect(common.conninfo)
         } catch {
-            throw benchFailure(error)
+            throw connectFailure(error)
         }
         defer { connection.close() }
+        let interrupt = Interrupts.shared.cancelOnInterrupt(connection)
+        defer { interrupt.release() }
+        do {
+            for i in 0..<(common.warmup ?? 200) where !Interrupts.shared.isInterrupted { try queryOptions.runOnce(connection, i) }
+        } catch {
+            throw reportQueryError(error, query: queryOptions.query, connection: connection)
+        }
         let q = queryOptions
-        let report = try BenchLoop(label: "latency", unit: "query", limit: common.limit, quiet: common.quiet || common.json).run(threads: 1) { _, i in
+        let report = try BenchLoop(label: "latency", unit: "query", limit: common.limit, quiet: common.quiet || common.json,
+                                   query: q.query).run(threads: 1) { _, i in
             try q.runOnce(connection, i)
             return 1
         }
-        report.print(json: common.json, mode: "latency", unit: "query",
+        try report.print(json: common.json, mode: "latency", unit: "query",
                      extra: ["query": q.query, "protocol": q.protocol], histogram: true)
     }
 }
@@ -202,21 +215,26 @@ struct BenchThroughput: ParsableCommand {
 
     func run() throws {
         var pool: [Connection] = []
-        do {
-            for _ in 0..<connections {
-                let c = try Connection.connect(common.dsn)
-                for i in 0..<(common.warmup ?? 50) { try queryOptions.runOnce(c, i) }
-                pool.append(c)
-            }
-        } catch {
-            throw benchFailure(error)
-        }
         defer { for c in pool { c.close() } }
+        do {
+            for _ in 0..<connections { pool.append(try Connection.connect(common.conninfo)) }
+        } catch {
+            throw connectFailure(error)
+        }
+        let interrupt = Interrupts.shared.cancelOnInterrupt(pool)
+        defer { interrupt.release() }
+        for c in pool {
+            do {
+                for i in 0..<(common.warmup ?? 50) where !Interrupts.shared.isInterrupted { try queryOptions.runOnce(c, i) }
+            } catch {
+                throw reportQueryError(error, query: queryOptions.query, connection: c)
+            }
+        }
         let q = queryOptions
         let depth = inFlight
         let connectionsByThread = pool
         let report = try BenchLoop(label: "throughput", unit: "query", limit: common.limit, batch: depth,
-                                   quiet: common.quiet || common.json).run(threads: connections) { thread, i in
+                                   quiet: common.quiet || common.json, query: q.query).run(threads: connections) { thread, i in
             let connection = connectionsByThread[thread]
             if depth == 1 {
                 try q.runOnce(connection, i)
@@ -226,15 +244,19 @@ struct BenchThroughput: ParsableCommand {
             for r in results { _ = try r.get() }
             return depth
         }
-        report.print(json: common.json, mode: "throughput", unit: "query",
+        try report.print(json: common.json, mode: "throughput", unit: "query",
                      extra: ["query": q.query, "protocol": q.protocol, "connections": connections, "inFlight": depth],
                      histogram: depth == 1 && connections == 1)
     }
 }
 
-func benchFailure(_ error: Error) -> Error {
-    let message = (error as? PostgresError)?.message ?? "\(error)"
-    FileHandle.standardError.write(Data("pgwire: error: \(message)\n".utf8))
+/// A failed connection attempt, reported as `pgwire query` does (exit status 2).
+func connectFailure(_ error: Error) -> Error {
+    if let error = error as? PostgresError {
+        writeStderr("pgwire: error: \(describeConnectError(error))\n")
+    } else {
+        writeStderr("pgwire: error: \(error)\n")
+    }
     return ExitCode(2)
 }
 
@@ -247,6 +269,8 @@ struct BenchLoop {
     let limit: BenchLimit
     var batch: Int = 1
     let quiet: Bool
+    /// The statement measured (for the error report), if any.
+    var query: String?
 
     /// `body(thread, sequenceNumber)` runs one operation (or a batch) and returns how many operations it did.
     func run(threads: Int, _ body: @escaping @Sendable (Int, Int) throws -> Int) throws -> BenchReport {
@@ -267,7 +291,7 @@ struct BenchLoop {
                 var latencies: [UInt64] = []
                 latencies.reserveCapacity(4096)
                 var done = 0
-                loop: while !state.failed {
+                loop: while !state.failed && !Interrupts.shared.isInterrupted {
                     let sequence: Int
                     switch limit {
                     case .count(let n):
@@ -303,16 +327,18 @@ struct BenchLoop {
             case .count(let total): line += String(format: ", %.0f%%", Double(n) / Double(total) * 100)
             case .duration(let s): line += String(format: ", %.1f s of %.1f s", elapsed, s)
             }
-            FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
+            writeStderr("\r\u{1B}[K\(line)")
         }
-        if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if showProgress { writeStderr("\r\u{1B}[K") }
         let elapsed = Double(monotonicNanoseconds() - start) / 1e9
         let after = cpuUsage()
         if let error = state.error {
-            let message = (error as? PostgresError)?.message ?? "\(error)"
-            FileHandle.standardError.write(Data("pgwire: error: \(message)\n".utf8))
-            throw ExitCode(1)
+            // As `pgwire query` reports it: the SQLSTATE, exit status 1 (2 if the connection was lost).
+            let lost = (error as? PostgresError).map { if case .connectionClosed = $0 { true } else { false } } ?? false
+            throw reportQueryError(error, query: query ?? "", connectionLost: lost)
         }
+        // Ctrl-C between queries: the measurement is incomplete.
+        if Interrupts.shared.isInterrupted { throw ExitCode(1) }
         var latencies = state.latencies
         latencies.sort()
         return BenchReport(operations: state.completedCount, seconds: elapsed, userCPU: after.user - before.user,
@@ -381,7 +407,8 @@ struct BenchReport {
         return out
     }
 
-    func print(json: Bool, mode: String, unit: String, extra: [String: Any], histogram showHistogram: Bool) {
+    func print(json: Bool, mode: String, unit: String, extra: [String: Any], histogram showHistogram: Bool) throws {
+        let stdout = OutputBuffer(fd: 1, what: "could not write the report")
         let rate = seconds > 0 ? Double(operations) / seconds : 0
         let cpuPer = operations > 0 ? cpu / Double(operations) * 1e6 : 0
         let percentiles: [(String, Double)] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999)]
@@ -400,7 +427,8 @@ struct BenchReport {
             object["limit"] = limit.json
             for (k, v) in extra { object[k] = v }
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-            FileHandle.standardOutput.write(data + Data("\n".utf8))
+            stdout.write(String(decoding: data, as: UTF8.self) + "\n")
+            try stdout.finish()
             return
         }
         var text = ""
@@ -421,7 +449,8 @@ struct BenchReport {
                 text += "  \(label.padding(toLength: 12, withPad: " ", startingAt: 0)) \(String(count).leftPad(9))  \(bar)\n"
             }
         }
-        FileHandle.standardOutput.write(Data(text.utf8))
+        stdout.write(text)
+        try stdout.finish()
     }
 }
 

@@ -36,6 +36,7 @@ struct QueryCommand: ParsableCommand {
     var sql: String { sqlArguments.joined(separator: " ") }
 
     func validate() throws {
+        try rejectUnknownOptions(sqlArguments, of: Self.self)
         guard sqlArguments.count == 1 else {
             throw ValidationError(sqlArguments.isEmpty ? "Missing expected argument '<sql>'" : "Expected one SQL argument, got \(sqlArguments.count): \(sqlArguments.joined(separator: " "))")
         }
@@ -47,9 +48,8 @@ struct QueryCommand: ParsableCommand {
     func run() throws {
         let stdout = OutputBuffer(fd: 1)
         let stderr = OutputBuffer(fd: 2)
-        let exitCode = execute(stdout: stdout, stderr: stderr)
-        stdout.flush()
-        stderr.flush()
+        // Failed writes of the output or the trace are reported as psql does (exit status 1).
+        let exitCode = finishOutput(execute(stdout: stdout, stderr: stderr), stdout: stdout, stderr: stderr)
         if exitCode != 0 { throw ExitCode(exitCode) }
     }
 
@@ -57,7 +57,7 @@ struct QueryCommand: ParsableCommand {
         let connection: Connection
         let tracer: PQTraceWriter?
         do {
-            tracer = try trace.map { path throws(PostgresError) in try PQTraceWriter(path: path) }
+            tracer = try trace.map { path throws(PostgresError) in try TraceFiles.shared.open(path) }
         } catch {
             stderr.write("pgwire: error: \(error.message)\n")
             return 2
@@ -77,15 +77,12 @@ struct QueryCommand: ParsableCommand {
         }
         defer { connection.close() }
         // Ctrl-C cancels the running query, as in psql (the query then fails with 57014).
-        signal(SIGINT, SIG_IGN)
-        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        interrupt.setEventHandler { try? connection.cancel() }
-        interrupt.resume()
-        defer { interrupt.cancel() }
+        let interrupt = Interrupts.shared.cancelOnInterrupt(connection)
+        defer { interrupt.release() }
         let query = sql
         connection.noticeHandler = { notice in
             let text = formatDiagnostic(notice, query: query, includeSQLState: false, isError: false)
-            FileHandle.standardError.write(Data(text.utf8))
+            writeStderr(text)
         }
 
         let printer: ResultPrinter
@@ -101,6 +98,7 @@ struct QueryCommand: ParsableCommand {
             }
             try runSimple(connection, sql, printer: printer, stdout: stdout)
         } catch let error as PostgresError {
+            Interrupts.shared.settle()  // "Cancel request sent" comes first
             stdout.flush()
             if case .server(let serverError) = error {
                 stderr.write(formatDiagnostic(serverError, query: sql, includeSQLState: true, isError: true))

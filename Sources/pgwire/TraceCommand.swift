@@ -73,6 +73,11 @@ struct TraceCommand: ParsableCommand {
         } else {
             sink = TraceOutput(fileDescriptor: 1)
         }
+        // A trace that can no longer be written (a full disk, a closed pipe) ends the proxy: exit status 1.
+        sink.writeErrorHandler = { error in
+            writeStderr("pgwire: error: \(error)\n")
+            Glibc.exit(1)
+        }
         let proxy: TraceProxy
         do {
             proxy = try TraceProxy(
@@ -81,7 +86,7 @@ struct TraceCommand: ParsableCommand {
                                      copyData: copyData ? .full : .libpq),
                 output: sink)
         } catch {
-            FileHandle.standardError.write(Data("pgwire: error: \(error.message)\n".utf8))
+            writeStderr("pgwire: error: \(error.message)\n")
             throw ExitCode(2)
         }
         // Flush the trace on Ctrl-C / kill: buffered lines are never lost.
@@ -91,15 +96,17 @@ struct TraceCommand: ParsableCommand {
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             source.setEventHandler {
                 sink.close()
-                Glibc.exit(0)
+                Glibc.exit(sink.writeError == nil ? 0 : 1)
             }
             source.resume()
             sources.append(source)
         }
-        FileHandle.standardError.write(Data("pgwire trace: listening on \(proxy.listeningAddress), forwarding to \(upstreamEndpoint)\n".utf8))
+        // On stderr, never in the trace (which may be standard output).
+        writeStderr("pgwire trace: listening on \(proxy.listeningAddress), forwarding to \(upstreamEndpoint)\n")
         proxy.run()
         withExtendedLifetime(sources) {}
         sink.close()
+        if sink.writeError != nil { throw ExitCode(1) }
     }
 
     /// Shares the upstream syntax (HOST:PORT, [v6]:PORT); a bare port listens on 127.0.0.1.

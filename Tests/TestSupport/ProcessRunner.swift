@@ -62,6 +62,7 @@ public enum ProcessError: Error, CustomStringConvertible, Sendable {
 ///   - stdin: bytes written to the child's stdin (then closed); `nil` connects stdin to /dev/null.
 ///   - timeout: seconds; on expiry the child's whole process group is SIGKILLed and `ProcessError.timedOut` thrown.
 ///   - currentDirectory: working directory of the child; `nil` keeps the current one.
+///   - onStart: called with the child's PID once it runs (e.g. to start a thread that signals it later).
 /// A non-zero exit status is *not* an error: inspect `ProcessResult.status`.
 public func runProcess(
     _ executable: String,
@@ -69,7 +70,8 @@ public func runProcess(
     environment: [String: String]? = nil,
     stdin: [UInt8]? = nil,
     timeout: Double = 60,
-    currentDirectory: String? = nil
+    currentDirectory: String? = nil,
+    onStart: ((pid_t) -> Void)? = nil
 ) throws -> ProcessResult {
     let path = try resolveExecutable(executable, environment: environment)
 
@@ -125,6 +127,7 @@ public func runProcess(
     close(stdoutWrite)
     close(stderrWrite)
     if stdinChild >= 0 { close(stdinChild) }
+    onStart?(pid)
 
     var outData: [UInt8] = []
     var errData: [UInt8] = []

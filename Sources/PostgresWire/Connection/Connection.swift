@@ -102,6 +102,7 @@ public final class Connection: @unchecked Sendable {
             writeBuffer.withUnsafeBytes { try? transport.write($0, deadline: Deadline(secondsFromNow: 1)) }
         }
         transport.close()
+        tracer?.flush()
     }
 
     // MARK: State visible to users
@@ -278,6 +279,8 @@ public final class Connection: @unchecked Sendable {
             stateLock.withLock { closed = true }
             transport.close()
         }
+        // The trace is complete when close() returns (not a background flush later).
+        tracer?.flush()
     }
 
     // MARK: Message I/O (callers hold `lock`)

@@ -9,6 +9,9 @@ import PostgresWireProtocol
 ///
 ///     let trace = try PQTraceWriter(path: "/tmp/session.trace", timestamps: false)
 ///     let connection = try Connection.connect("host=localhost dbname=app", tracer: trace)
+///     …
+///     connection.close()   // flushes the trace
+///     try trace.close()    // closes the file; throws if a write failed (e.g. a full disk)
 public final class PQTraceWriter: MessageTracer, @unchecked Sendable {
     public let output: TraceOutput
     private let lock = NSLock()
@@ -57,6 +60,15 @@ public final class PQTraceWriter: MessageTracer, @unchecked Sendable {
         output.write(record)
     }
 
-    /// Writes buffered lines now.
+    /// Writes buffered lines now (`Connection.close()` calls it, so the trace is complete when
+    /// `close()` returns). A failed write is kept in `output.writeError`.
     public func flush() { output.flush() }
+
+    /// Writes buffered lines, closes the output (the file, for `init(path:)`) and throws the first
+    /// write that failed, if any, e.g. `could not write trace file "/x": No space left on device`.
+    /// Lines traced afterwards are dropped.
+    public func close() throws(TraceOutput.WriteError) {
+        output.close()
+        if let error = output.writeError { throw error }
+    }
 }

@@ -12,4 +12,11 @@ public enum TraceDirection: Sendable {
 /// length, and the body. Implementations must not keep `bytes` beyond the call without copying.
 public protocol MessageTracer: Sendable {
     func trace(_ direction: TraceDirection, bytes: ArraySlice<UInt8>)
+    /// Writes out whatever the tracer buffers; a connection calls it when it closes, so the trace
+    /// is complete when `close()` returns. The default does nothing.
+    func flush()
+}
+
+extension MessageTracer {
+    public func flush() {}
 }
