@@ -263,6 +263,7 @@ extension Connection {
         var events: [ExtendedQueryStateMachine.Event] = []
         var done = false
         var rowsDelivered = 0
+        var copyInRefused = Set<Int>()
         while !done {
             events.removeAll(keepingCapacity: true)
             let message = try receive()
@@ -293,15 +294,20 @@ extension Connection {
                     try flush()
                 case .error(let fields, let tag):
                     if tag >= 0 && tag < items.count {
-                        items[tag].result = .failure(.server(ServerError(fields: fields)))
+                        // The server's answer to our CopyFail is reported as the client-side
+                        // misuse it is, not as the 57014 it comes with.
+                        items[tag].result = .failure(copyInRefused.contains(tag)
+                            ? .invalidUsage(Connection.copyInRefusal(in: "query()"))
+                            : .server(ServerError(fields: fields)))
                     }
                     if chunked, machine.pendingStepCount == 0 {
                         send(.sync); machine.enqueue(.sync, tag: items.count); try flush()
                     }
                 case .skipped(_, let tag):
                     if tag >= 0 && tag < items.count, items[tag].result == nil { items[tag].result = .failure(.pipelineAborted(tag)) }
-                case .copyIn:
-                    send(.copyFail(message: "COPY FROM STDIN is not supported by query(); use the COPY API"))
+                case .copyIn(_, let tag):
+                    copyInRefused.insert(tag)
+                    send(.copyFail(message: Connection.copyInRefusal(in: "query()")))
                     try flush()
                 case .ready(let status, _):
                     stateLock.withLock { _transactionStatus = status }
