@@ -45,6 +45,11 @@ struct QueryCommand: ParsableCommand {
     }
 
     func run() throws {
+        // How much of one statement's output is held in memory before the rest spills to a
+        // temporary file (bytes; for tests of the spilling and for machines short of memory).
+        if let limit = ProcessInfo.processInfo.environment["PGWIRE_RESULT_MEMORY_LIMIT"].flatMap({ Int($0) }), limit >= 0 {
+            SpoolBuffer.memoryLimit = limit
+        }
         let stdout = OutputBuffer(fd: 1)
         let stderr = OutputBuffer(fd: 2)
         let exitCode = execute(stdout: stdout, stderr: stderr)
@@ -141,7 +146,7 @@ struct QueryCommand: ParsableCommand {
                 printer.row(row)
             case .commandComplete(let complete):
                 // psql prints no status line after COPY … TO STDOUT.
-                if !copiedOut { printer.end(tag: complete.tag, hadRows: hadRows) }
+                if !copiedOut { try printer.end(tag: complete.tag, hadRows: hadRows) }
                 hadRows = false
                 copiedOut = false
             case .emptyQuery:
@@ -203,7 +208,7 @@ struct QueryCommand: ParsableCommand {
                 printer.row(values)
             }
             if !begun, let columns = outcome.columns { printer.begin(columns: columns) }
-            printer.end(tag: outcome.commandTag, hadRows: outcome.columns != nil)
+            try printer.end(tag: outcome.commandTag, hadRows: outcome.columns != nil)
             // SET, RESET and DISCARD change the settings that rendering follows.
             if binary && ["SET", "RESET", "DISCARD ALL"].contains(outcome.commandTag) { settings = try currentSettings() }
         }

@@ -1,3 +1,4 @@
+import Foundation
 import PostgresWire
 import PostgresWireProtocol
 
@@ -14,8 +15,9 @@ protocol ResultPrinter: AnyObject {
     func cell(_ bytes: UnsafeRawBufferPointer?)
     /// The current row is complete.
     func endRow()
-    /// A statement finished; `hadRows` tells whether `begin` was called for it.
-    func end(tag: String, hadRows: Bool)
+    /// A statement finished; `hadRows` tells whether `begin` was called for it. Throws only if
+    /// the rows held in a temporary file cannot be read back.
+    func end(tag: String, hadRows: Bool) throws
 }
 
 extension ResultPrinter {
@@ -44,47 +46,131 @@ enum OutputFormat: String, CaseIterable {
     case aligned, csv, unaligned
 }
 
-/// Bytes appended in chunks of about 1 MiB: no doubling reallocation (and no transient 2x peak)
-/// however large the result grows.
-struct ByteChunks {
-    private(set) var chunks: [[UInt8]] = []
+/// One statement's output held until it completes: bytes appended in chunks of about 1 MiB (no
+/// doubling reallocation, no transient 2x peak), of which at most `memoryLimit` stay in memory;
+/// older chunks spill to an unlinked temporary file (in $TMPDIR, else /tmp) and are read back,
+/// in order, when the statement completes. A cell never straddles two chunks (AlignedPrinter
+/// relies on it). If no temporary file can be written, the chunks simply stay in memory.
+final class SpoolBuffer {
     static let chunkSize = 1 << 20
+    /// Bytes kept in memory before older chunks go to the temporary file.
+    nonisolated(unsafe) static var memoryLimit = 16 << 20
 
-    var isEmpty: Bool { chunks.isEmpty }
+    private var chunks: [[UInt8]] = []
+    private var memoryBytes = 0
+    private var fd: Int32 = -1
+    private var spillFailed = false
+    /// Sizes of the chunks in the file, in order, and the file's length.
+    private var fileChunks: [Int] = []
+    private var fileBytes = 0
 
-    /// Appends `bytes` in one piece: a cell never straddles two chunks (AlignedPrinter relies on it).
-    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+    deinit { if fd >= 0 { close(fd) } }
+
+    var isEmpty: Bool { chunks.isEmpty && fileChunks.isEmpty }
+
+    func append(_ bytes: UnsafeRawBufferPointer) {
         if bytes.isEmpty { return }
         if chunks.isEmpty || chunks[chunks.count - 1].count + bytes.count > chunks[chunks.count - 1].capacity {
+            if memoryBytes > Self.memoryLimit { spill() }
             var chunk: [UInt8] = []
             chunk.reserveCapacity(max(Self.chunkSize, bytes.count))
             chunks.append(chunk)
         }
         chunks[chunks.count - 1].append(contentsOf: bytes)
+        memoryBytes += bytes.count
     }
 
-    mutating func append(_ byte: UInt8) {
+    func append(_ byte: UInt8) {
         withUnsafeBytes(of: byte) { append($0) }
     }
 
-    mutating func append(_ string: String) {
+    func append(_ string: String) {
         var string = string
         string.withUTF8 { append(UnsafeRawBufferPointer($0)) }
     }
 
-    mutating func removeAll() { chunks = [] }
+    /// Moves every complete chunk (all but the last) to the temporary file.
+    private func spill() {
+        guard !spillFailed, chunks.count > 1 else { return }
+        if fd < 0 {
+            let directory = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+            var template = Array((directory + "/pgwire-result-XXXXXX").utf8CString)
+            fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+            guard fd >= 0 else { spillFailed = true; return }
+            template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        }
+        var written = 0
+        for chunk in chunks.dropLast() {
+            let ok = chunk.withUnsafeBytes { raw -> Bool in
+                var offset = 0
+                while offset < raw.count {
+                    let n = pwrite(fd, raw.baseAddress! + offset, raw.count - offset, off_t(fileBytes + offset))
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 { return false }
+                    offset += n
+                }
+                return true
+            }
+            // A chunk that could not be written stays in memory (the file's tail beyond
+            // `fileBytes` is ignored), and so does everything after it.
+            guard ok else { spillFailed = true; break }
+            fileChunks.append(chunk.count)
+            fileBytes += chunk.count
+            memoryBytes -= chunk.count
+            written += 1
+        }
+        chunks.removeFirst(written)
+    }
 
-    /// Writes everything to `out` and empties the chunks.
-    mutating func drain(to out: OutputBuffer) {
-        for chunk in chunks { out.write(bytes: chunk) }
+    struct ReadError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Every chunk in order: those in the file (read back one at a time), then those in memory.
+    func forEachChunk(_ body: ([UInt8]) throws -> Void) throws {
+        var position = 0
+        var buffer: [UInt8] = []
+        for size in fileChunks {
+            buffer = [UInt8](repeating: 0, count: size)
+            var offset = 0
+            while offset < size {
+                let n = buffer.withUnsafeMutableBytes { raw in pread(fd, raw.baseAddress! + offset, size - offset, off_t(position + offset)) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 {
+                    throw ReadError(description: "could not read back the result buffered in a temporary file: \(n < 0 ? String(cString: strerror(errno)) : "unexpected end of file")")
+                }
+                offset += n
+            }
+            position += size
+            try body(buffer)
+        }
+        for chunk in chunks { try body(chunk) }
+    }
+
+    /// Forgets everything (and the temporary file).
+    func removeAll() {
         chunks = []
+        memoryBytes = 0
+        fileChunks = []
+        fileBytes = 0
+        spillFailed = false
+        if fd >= 0 {
+            close(fd)
+            fd = -1
+        }
+    }
+
+    /// Writes everything to `out` and empties the buffer.
+    func drain(to out: OutputBuffer) throws {
+        defer { removeAll() }
+        try forEachChunk { out.write(bytes: $0) }
     }
 }
 
 /// `psql --csv`: header line, fields quoted only when needed, NULL as an empty field.
 final class CSVPrinter: ResultPrinter {
     let out: OutputBuffer
-    private var pending = ByteChunks()
+    private var pending = SpoolBuffer()
     private var column = 0
     private var scratch: [UInt8] = []
     init(out: OutputBuffer) { self.out = out }
@@ -125,8 +211,8 @@ final class CSVPrinter: ResultPrinter {
         column = 0
     }
 
-    func end(tag: String, hadRows: Bool) {
-        pending.drain(to: out)
+    func end(tag: String, hadRows: Bool) throws {
+        try pending.drain(to: out)
         if let status = commandStatusToPrint(tag: tag, hadRows: hadRows) { out.write(status + "\n") }
     }
 
@@ -141,7 +227,7 @@ final class CSVPrinter: ResultPrinter {
 /// `psql -A`: fields separated by `|`, no quoting, a row-count footer.
 final class UnalignedPrinter: ResultPrinter {
     let out: OutputBuffer
-    private var pending = ByteChunks()
+    private var pending = SpoolBuffer()
     private var column = 0
     private var count = 0
     init(out: OutputBuffer) { self.out = out }
@@ -164,8 +250,8 @@ final class UnalignedPrinter: ResultPrinter {
         column = 0
     }
 
-    func end(tag: String, hadRows: Bool) {
-        pending.drain(to: out)
+    func end(tag: String, hadRows: Bool) throws {
+        try pending.drain(to: out)
         if hadRows { out.write(count == 1 ? "(1 row)\n" : "(\(count) rows)\n") }
         if let status = commandStatusToPrint(tag: tag, hadRows: hadRows) { out.write(status + "\n") }
     }
@@ -173,13 +259,13 @@ final class UnalignedPrinter: ResultPrinter {
 
 /// psql's default table: centred headers, numbers right-aligned, `+` marking wrapped lines.
 ///
-/// Every cell's bytes go into one arena (`ByteChunks`, NULL stored as empty, as psql shows it)
+/// Every cell's bytes go into one arena (`SpoolBuffer`, NULL stored as empty, as psql shows it)
 /// with its length in `lengths`; column widths are measured as the cells arrive, and the cells
 /// are read back in order to print once the statement completes.
 final class AlignedPrinter: ResultPrinter {
     let out: OutputBuffer
     private var columns: ResultColumns?
-    private var arena = ByteChunks()
+    private var arena = SpoolBuffer()
     private var lengths: [UInt32] = []
     private var widths: [Int] = []
     private var rowCount = 0
@@ -212,12 +298,14 @@ final class AlignedPrinter: ResultPrinter {
         rowCount += 1
     }
 
-    func end(tag: String, hadRows: Bool) {
-        if hadRows, let columns { render(columns) }
+    func end(tag: String, hadRows: Bool) throws {
+        defer {
+            self.columns = nil
+            arena.removeAll()
+            lengths = []
+        }
+        if hadRows, let columns { try render(columns) }
         if let status = commandStatusToPrint(tag: tag, hadRows: hadRows) { out.write(status + "\n") }
-        self.columns = nil
-        arena.removeAll()
-        lengths = []
     }
 
     /// The widest display line of a cell: the byte count for printable ASCII (the common case),
@@ -243,7 +331,7 @@ final class AlignedPrinter: ResultPrinter {
         return TextWidth.displayLines(String(decoding: bytes, as: UTF8.self)).map { Line(bytes: Array($0.text.utf8), width: $0.width) }
     }
 
-    private func render(_ columns: ResultColumns) {
+    private func render(_ columns: ResultColumns) throws {
         let n = columns.count
         let footer = rowCount == 1 ? "(1 row)\n\n" : "(\(rowCount) rows)\n\n"
         if n == 0 {
@@ -271,33 +359,15 @@ final class AlignedPrinter: ResultPrinter {
         }
         out.write(widths.map { String(repeating: "-", count: $0 + 2) }.joined(separator: "+") + "\n")
 
-        // The cells, read back in order from the arena (a cell never straddles two chunks).
-        let chunks = arena.chunks
-        var chunkIndex = 0
-        var offset = 0
+        // The cells, read back in order from the arena one chunk at a time (a cell never
+        // straddles two chunks, so a cell that does not fit in the rest of a chunk is in the next).
         var cellIndex = 0
+        var column = 0
+        var height = 1
         var line: [UInt8] = []
         var cells: [[Line]] = Array(repeating: [], count: n)
         func pad(_ count: Int) { if count > 0 { line.append(contentsOf: repeatElement(UInt8(ascii: " "), count: count)) } }
-        for _ in 0..<rowCount {
-            var height = 1
-            for j in 0..<n {
-                let length = Int(lengths[cellIndex])
-                cellIndex += 1
-                if length == 0 {
-                    cells[j] = [Line(bytes: [], width: 0)]
-                    continue
-                }
-                if offset + length > chunks[chunkIndex].count {
-                    chunkIndex += 1
-                    offset = 0
-                }
-                cells[j] = chunks[chunkIndex].withUnsafeBytes { raw in
-                    Self.lines(UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + length)]))
-                }
-                offset += length
-                height = max(height, cells[j].count)
-            }
+        func printRow() {
             for lineIndex in 0..<height {
                 line.removeAll(keepingCapacity: true)
                 for j in 0..<n {
@@ -329,6 +399,32 @@ final class AlignedPrinter: ResultPrinter {
                 out.write(bytes: line)
             }
         }
+        /// Takes the cells that lie in `chunk` (and empty ones), printing each row as it completes.
+        func consume(_ chunk: [UInt8]) {
+            var offset = 0
+            chunk.withUnsafeBytes { raw in
+                while cellIndex < lengths.count {
+                    let length = Int(lengths[cellIndex])
+                    if length == 0 {
+                        cells[column] = [Line(bytes: [], width: 0)]
+                    } else {
+                        guard offset + length <= raw.count else { return }
+                        cells[column] = Self.lines(UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + length)]))
+                        offset += length
+                        height = max(height, cells[column].count)
+                    }
+                    cellIndex += 1
+                    column += 1
+                    if column == n {
+                        printRow()
+                        column = 0
+                        height = 1
+                    }
+                }
+            }
+        }
+        try arena.forEachChunk { consume($0) }
+        consume([])
         out.write(footer)
     }
 

@@ -61,6 +61,22 @@ import TestSupport
         #expect(try c.query("SELECT 7::int AS n").rows[0].decode(Int.self, at: 0) == 7)
     }
 
+    @Test func aPipelineEndingWithCOPYFromStdinRefusesIt() throws {
+        let c = try Connection.connect(server.dsn())
+        defer { c.close() }
+        try c.simpleQuery("CREATE TEMP TABLE refused3 (a int)")
+        // Last in the batch (the server swallows the batch's Sync in copy-in mode). (With more
+        // statements after it, their messages reach the server in copy-in mode, which it treats as
+        // a lost protocol synchronization (FATAL), as with libpq, which forbids COPY in pipelines.)
+        let last = try c.pipeline(["SELECT 1", "COPY refused3 FROM STDIN"].map { PostgresQuery(unsafeSQL: $0) })
+        #expect(try last[0].get().rows[0][0] == "1")
+        if case .failure(let error) = last[1] { expectRefusal(error, naming: "query()") } else { Issue.record("COPY succeeded") }
+        #expect(try c.query("SELECT 2::int").rows[0].decode(Int.self, at: 0) == 2)
+        #expect(c.transactionStatus == .idle)
+        #expect(try c.query("SELECT 4::int").rows[0].decode(Int.self, at: 0) == 4)
+        #expect(try c.simpleQuery("SELECT 5")[0].rows[0][0] == "5")
+    }
+
     @Test func simpleQueryFeedsEveryCOPYFromStdinOfTheString() throws {
         let c = try Connection.connect(server.dsn())
         defer { c.close() }

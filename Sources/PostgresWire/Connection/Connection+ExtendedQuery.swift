@@ -225,6 +225,7 @@ extension Connection {
         }
         statementsToClose.removeAll()
         var aborted = false
+        var lastExecuted = -1
         for i in items.indices {
             if aborted {
                 if items[i].result == nil { items[i].result = .failure(.pipelineAborted(i)) }
@@ -250,6 +251,7 @@ extension Connection {
             items[i].columns = info.columns
             send(.execute(Execute(portal: "", maxRows: Int32(clamping: fetchSize))))
             machine.enqueue(.execute, tag: i)
+            lastExecuted = i
         }
         guard machine.hasPendingSteps else { return }
         let chunked = fetchSize > 0
@@ -308,6 +310,12 @@ extension Connection {
                 case .copyIn(_, let tag):
                     copyInRefused.insert(tag)
                     send(.copyFail(message: Connection.copyInRefusal(in: "query()")))
+                    // The server ignores a Sync that arrives in copy-in mode: when the COPY was the
+                    // last statement, the batch's Sync was swallowed so, as libpq does after
+                    // PQputCopyEnd, send another for the ReadyForQuery the batch awaits. (Had
+                    // other statements followed, their messages ended the copy with an error and
+                    // the batch's Sync still stands.)
+                    if !chunked && tag == lastExecuted { send(.sync) }
                     try flush()
                 case .ready(let status, _):
                     stateLock.withLock { _transactionStatus = status }
