@@ -46,6 +46,11 @@ struct QueryCommand: ParsableCommand {
     }
 
     func run() throws {
+        // How much of one statement's output is held in memory before the rest spills to a
+        // temporary file (bytes; for tests of the spilling and for machines short of memory).
+        if let limit = ProcessInfo.processInfo.environment["PGWIRE_RESULT_MEMORY_LIMIT"].flatMap({ Int($0) }), limit >= 0 {
+            SpoolBuffer.memoryLimit = limit
+        }
         let stdout = OutputBuffer(fd: 1)
         let stderr = OutputBuffer(fd: 2)
         // Failed writes of the output or the trace are reported as psql does (exit status 1).
@@ -123,19 +128,23 @@ struct QueryCommand: ParsableCommand {
 
 
     /// The simple-protocol path: the whole string in one Query message, as psql -c sends it.
+    /// Each COPY … FROM STDIN of the string reads standard input as psql does.
     private func runSimple(_ connection: Connection, _ sql: String, printer: ResultPrinter, stdout: OutputBuffer) throws {
         var hadRows = false
         var copiedOut = false
-        try connection.simpleQuery(sql) { event in
+        let copyIn = { (response: CopyResponse, writer: CopyInWriter) throws in
+            try StandardInput.shared.copy(to: writer, binary: response.overallFormat != 0)
+        }
+        try connection.simpleQuery(sql, copyIn: copyIn) { event in
             switch event {
             case .columns(let columns):
                 hadRows = true
                 printer.begin(columns: columns)
             case .row(let row):
-                printer.row(row.textValues)
+                printer.row(row)
             case .commandComplete(let complete):
                 // psql prints no status line after COPY … TO STDOUT.
-                if !copiedOut { printer.end(tag: complete.tag, hadRows: hadRows) }
+                if !copiedOut { try printer.end(tag: complete.tag, hadRows: hadRows) }
                 hadRows = false
                 copiedOut = false
             case .emptyQuery:
@@ -197,7 +206,7 @@ struct QueryCommand: ParsableCommand {
                 printer.row(values)
             }
             if !begun, let columns = outcome.columns { printer.begin(columns: columns) }
-            printer.end(tag: outcome.commandTag, hadRows: outcome.columns != nil)
+            try printer.end(tag: outcome.commandTag, hadRows: outcome.columns != nil)
             // SET, RESET and DISCARD change the settings that rendering follows.
             if binary && ["SET", "RESET", "DISCARD ALL"].contains(outcome.commandTag) { settings = try currentSettings() }
         }
@@ -205,3 +214,83 @@ struct QueryCommand: ParsableCommand {
 
 }
 
+/// Standard input as the data of COPY … FROM STDIN, read the way psql reads it: in text and CSV
+/// formats line by line up to a line that is exactly `\.` (which is sent too, and ends the data)
+/// or the end of input, so that the next COPY of the same string reads on from there; in binary
+/// format everything up to the end of input.
+final class StandardInput {
+    nonisolated(unsafe) static let shared = StandardInput(fd: 0)
+
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var atEnd = false
+    static let readSize = 64 * 1024
+
+    init(fd: Int32) { self.fd = fd }
+
+    struct ReadError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Reads more input into the buffer; false at the end of input.
+    private func fill() throws -> Bool {
+        if atEnd { return false }
+        if start > 0 {
+            buffer.removeFirst(start)
+            start = 0
+        }
+        let old = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: Self.readSize))
+        while true {
+            let n = buffer.withUnsafeMutableBytes { raw in read(fd, raw.baseAddress! + old, Self.readSize) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 {
+                let reason = String(cString: strerror(errno))
+                buffer.removeSubrange(old...)
+                throw ReadError(description: "could not read COPY data from standard input: \(reason)")
+            }
+            buffer.removeSubrange((old + n)...)
+            if n == 0 { atEnd = true }
+            return n > 0
+        }
+    }
+
+    func copy(to writer: CopyInWriter, binary: Bool) throws {
+        if binary {
+            while true {
+                if start < buffer.count {
+                    try writer.write(buffer[start...])
+                    start = buffer.count
+                }
+                if try !fill() { return }
+            }
+        }
+        var atLineBegin = true
+        while true {
+            if let newline = buffer[start...].firstIndex(of: 10) {
+                let line = buffer[start...newline]
+                try writer.write(line)
+                start = newline + 1
+                if atLineBegin && (line.elementsEqual([92, 46, 10]) || line.elementsEqual([92, 46, 13, 10])) { return }
+                atLineBegin = true
+                continue
+            }
+            // No complete line buffered: pass on a long partial line (keeping 3 bytes, so that an
+            // end marker at a line start is never split), then read more.
+            if buffer.count - start > Self.readSize {
+                let end = buffer.count - 3
+                try writer.write(buffer[start..<end])
+                start = end
+                atLineBegin = false
+            }
+            if try !fill() {
+                if start < buffer.count {
+                    try writer.write(buffer[start...])
+                    start = buffer.count
+                }
+                return
+            }
+        }
+    }
+}

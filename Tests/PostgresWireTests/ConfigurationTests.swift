@@ -910,6 +910,8 @@ extension ConfigurationTests {
         defer { unsetenv("PGWIRE_ENV_PROBE") }
         let env = LocalSystem.libpqEnvironment()
         #expect(env["PGWIRE_ENV_PROBE"] == "probe value")
-        #expect(env.keys.allSatisfy { $0.hasPrefix("PG") || $0 == "LC_ALL" || $0 == "LC_CTYPE" || $0 == "LANG" })
+        #expect(env.keys.allSatisfy { $0.hasPrefix("PG") || $0 == "HOME" || $0 == "LC_ALL" || $0 == "LC_CTYPE" || $0 == "LANG" })
+        // HOME is read too: libpq 15 finds ~/.pgpass, ~/.pg_service.conf and ~/.postgresql/ through it.
+        #expect(env["HOME"] == ProcessInfo.processInfo.environment["HOME"])
     }
 }

@@ -166,3 +166,85 @@ import Darwin
         }
     }
 }
+
+/// libpq 15 finds `~/.pgpass` and `~/.pg_service.conf` through `$HOME`, and through the password
+/// database (getpwuid) only when HOME is unset or empty.
+@Suite struct HomeDirectoryTests {
+    /// A private temporary home directory holding `files` (name → contents, mode 0600).
+    static func makeHome(_ files: [String: String]) throws -> String {
+        var template = Array("/tmp/pgwire-home-XXXXXX".utf8CString)
+        guard let created = mkdtemp(&template) else {
+            throw TestServerError("mkdtemp failed: \(String(cString: strerror(errno)))")
+        }
+        let home = String(cString: created)
+        for (name, contents) in files {
+            let path = home + "/" + name
+            guard FileManager.default.createFile(atPath: path, contents: Data(contents.utf8)), chmod(path, 0o600) == 0 else {
+                throw TestServerError("cannot write \(path)")
+            }
+        }
+        return home
+    }
+
+    static var passwordDatabaseHome: String { String(cString: getpwuid(geteuid())!.pointee.pw_dir) }
+
+    @Test(arguments: PassFileTests.roles, [false, true])
+    func pgpassFoundThroughHOME(role: TestServer.Role, unixSocket: Bool) throws {
+        let server = try TestServer.shared()
+        let home = try Self.makeHome([".pgpass": PassFileTests.contents(for: server)])
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        var environment = PassFileTests.environment(server, role: role, unixSocket: unixSocket)
+        environment["PGPASSFILE"] = nil
+        environment["HOME"] = home
+        let configuration = try ConnectionConfiguration.parse(
+            server.dsn(role: role, unixSocket: unixSocket, includePassword: false), environment: environment)
+        #expect(configuration.passfile == home + "/.pgpass")
+        try PassFileTests.connectAndCheck(configuration, role: role)
+    }
+
+    @Test func unsetOrEmptyHOMEFallsBackToThePasswordDatabase() throws {
+        for environment in [[:], ["HOME": ""]] {
+            let configuration = try ConnectionConfiguration.parse("", environment: environment)
+            #expect(configuration.passfile == Self.passwordDatabaseHome + "/.pgpass")
+        }
+        // An explicit homeDirectory still wins over HOME.
+        let explicit = try ConnectionConfiguration.parse("", environment: ["HOME": "/from/env"], homeDirectory: "/explicit")
+        #expect(explicit.passfile == "/explicit/.pgpass")
+    }
+
+    @Test func serviceFileFoundThroughHOME() throws {
+        let home = try Self.makeHome([".pg_service.conf": "[homesvc]\nhost=svc.example.com\nport=6543\ndbname=svcdb\n"])
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        let configuration = try ConnectionConfiguration.parse(
+            "service=homesvc", environment: ["HOME": home, "PGSYSCONFDIR": home + "/nonexistent"])
+        #expect(configuration.raw["host"] == "svc.example.com")
+        #expect(configuration.raw["port"] == "6543")
+        #expect(configuration.database == "svcdb")
+        #expect(throws: ConfigurationError.self) {
+            try ConnectionConfiguration.parse("service=homesvc", environment: ["HOME": home + "/elsewhere", "PGSYSCONFDIR": home + "/nonexistent"])
+        }
+    }
+
+    /// `pgwire query` (and psql, the oracle) authenticate with the password in `$HOME/.pgpass`.
+    @Test(arguments: PassFileTests.roles)
+    func cliReadsPgpassThroughHOME(role: TestServer.Role) throws {
+        let server = try TestServer.shared()
+        let home = try Self.makeHome([".pgpass": PassFileTests.contents(for: server)])
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        var environment = PassFileTests.environment(server, role: role, unixSocket: false)
+        environment["PGPASSFILE"] = nil
+        environment["HOME"] = home
+        let sql = "SELECT current_user"
+        let psql = try runProcess(server.binDirectory + "/psql", ["-X", "-w", "-At", "-c", sql], environment: environment)
+        let pgwire = try runProcess(try TLSFixture.pgwireBinary(), ["query", "--format", "unaligned", sql], environment: environment)
+        #expect(psql.status == 0, "psql: \(psql.stderr)")
+        #expect(pgwire.status == 0, "pgwire: \(pgwire.stderr)")
+        #expect(pgwire.stdout == "current_user\n\(role.rawValue)\n(1 row)\n")
+        #expect(psql.stdout == "\(role.rawValue)\n")
+
+        // Without the file (HOME elsewhere) both fail to authenticate, with exit status 2.
+        environment["HOME"] = home + "/elsewhere"
+        let failing = try runProcess(try TLSFixture.pgwireBinary(), ["query", sql], environment: environment)
+        #expect(failing.status == 2, "pgwire: \(failing.stderr)")
+    }
+}

@@ -315,6 +315,39 @@ struct TLSModeTests {
         #expect(try TLSFixture.sslStatus(c).ssl == true)
     }
 
+    @Test func homeDirectoryComesFromHOMEFirst() throws {
+        // libpq 15: ~/.postgresql/ is found through $HOME; the password database only when HOME
+        // is unset or empty. No homeDirectory is passed here: only the environment names it.
+        let server = try TLSFixture.server()
+        func configuration(home: String) throws -> ConnectionConfiguration {
+            try ConnectionConfiguration.parse(server.dsn(extra: "sslmode=verify-full"), environment: [
+                "PGPASSFILE": server.socketDirectory + "/no-such-pgpass", "HOME": home,
+            ])
+        }
+        let rightHome = try TLSFixture.home(with: ["root.crt": server.certificates.caCertificate])
+        let c = try Connection(configuration: configuration(home: rightHome))
+        defer { c.close() }
+        #expect(try TLSFixture.sslStatus(c).ssl == true)
+
+        let wrongHome = try TLSFixture.home(with: ["root.crt": server.certificates.otherCACertificate])
+        do {
+            let other = try Connection(configuration: configuration(home: wrongHome))
+            other.close()
+            Issue.record("verified the server with the wrong ~/.postgresql/root.crt")
+        } catch let error as PostgresError {
+            #expect(error.message.contains("certificate verify failed"), "\(error)")
+        }
+
+        let emptyHome = server.emptyHome
+        do {
+            let other = try Connection(configuration: configuration(home: emptyHome))
+            other.close()
+            Issue.record("connected with verify-full and no root certificate")
+        } catch let error as PostgresError {
+            #expect(error.message.contains("root certificate file \"\(emptyHome)/.postgresql/root.crt\" does not exist"), "\(error)")
+        }
+    }
+
     @Test func verifyCA() throws {
         let server = try TLSFixture.server()
         let certs = server.certificates

@@ -136,7 +136,9 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible, Custom
     /// - Parameters:
     ///   - environment: where PGHOST etc. are read.
     ///   - osUser: the default user name; nil = the effective user's name (getpwuid(geteuid())).
-    ///   - homeDirectory: for `.pgpass` and `.pg_service.conf`; nil = the effective user's home.
+    ///   - homeDirectory: for `.pgpass`, `.pg_service.conf` and `~/.postgresql/`; nil = `HOME`
+    ///     from `environment` when set and not empty, else the effective user's home
+    ///     (getpwuid), as libpq 15 does.
     public static func parse(
         _ conninfo: String = "",
         environment: [String: String] = LocalSystem.libpqEnvironment(),
@@ -145,9 +147,12 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible, Custom
     ) throws(ConfigurationError) -> ConnectionConfiguration {
         var opts = try ConninfoParser.parse(conninfo)
 
+        // libpq 15 takes the home directory from $HOME, and from the password database only
+        // when HOME is unset or empty; the user name always comes from the password database.
+        let homeFromEnvironment = homeDirectory ?? environment["HOME"].flatMap { $0.isEmpty ? nil : $0 }
         let system: Result<(name: String, home: String), ConfigurationError>? =
-            (osUser == nil || homeDirectory == nil) ? LocalSystem.effectiveUser() : nil
-        let home = homeDirectory ?? (try? system?.get().home)
+            (osUser == nil || homeFromEnvironment == nil) ? LocalSystem.effectiveUser() : nil
+        let home = homeFromEnvironment ?? (try? system?.get().home)
         let defaultUser = osUser ?? (try? system?.get().name)
 
         try ServiceFile.apply(to: &opts, environment: environment, homeDirectory: home)

@@ -8,20 +8,20 @@ import Darwin
 #endif
 
 public enum LocalSystem {
-    /// The environment variables libpq reads (PG*, and the locale ones for client_encoding=auto),
-    /// taken straight from `environ`: cheaper than building the whole environment dictionary on
-    /// every connect.
+    /// The environment variables libpq reads (PG*, HOME, and the locale ones for
+    /// client_encoding=auto), taken straight from `environ`: cheaper than building the whole
+    /// environment dictionary on every connect.
     public static func libpqEnvironment() -> [String: String] {
         var result: [String: String] = [:]
         var cursor = environ
         while let entry = cursor.pointee {
             // Only names starting with PG, LC_ or LANG are of interest.
             let first = UInt8(bitPattern: entry[0])
-            if first == UInt8(ascii: "P") || first == UInt8(ascii: "L") {
+            if first == UInt8(ascii: "P") || first == UInt8(ascii: "L") || first == UInt8(ascii: "H") {
                 let text = String(cString: entry)
                 if let equals = text.firstIndex(of: "=") {
                     let name = String(text[..<equals])
-                    if name.hasPrefix("PG") || name == "LC_ALL" || name == "LC_CTYPE" || name == "LANG" {
+                    if name.hasPrefix("PG") || name == "HOME" || name == "LC_ALL" || name == "LC_CTYPE" || name == "LANG" {
                         result[name] = String(text[text.index(after: equals)...])
                     }
                 }
@@ -38,6 +38,15 @@ public enum LocalSystem {
     /// else /tmp.
     static var defaultSocketDirectory: String {
         FileStatus.isDirectory(debianSocketDirectory) ? debianSocketDirectory : "/tmp"
+    }
+
+    /// The home directory as libpq 15's pqGetHomeDirectory finds it: `$HOME` when set and not
+    /// empty, else the password database's entry for the effective user (nil if that fails).
+    /// `environment` is where HOME is read (`libpqEnvironment()` includes it).
+    static func homeDirectory(environment: [String: String]) -> String? {
+        if let home = environment["HOME"], !home.isEmpty { return home }
+        if case .success(let user) = effectiveUser() { return user.home }
+        return nil
     }
 
     /// getpwuid(geteuid()): (name, home directory), or an error with libpq's wording.

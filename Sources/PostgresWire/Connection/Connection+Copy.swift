@@ -9,7 +9,7 @@ public final class CopyInWriter {
     fileprivate var finished = false
     static let chunkSize = 64 * 1024
 
-    fileprivate init(connection: Connection) {
+    init(connection: Connection) {
         self.connection = connection
         pending.reserveCapacity(Self.chunkSize + 1024)
     }
@@ -30,6 +30,9 @@ public final class CopyInWriter {
         CopyText.appendRow(values, to: &pending)
         if pending.count >= Self.chunkSize { try sendPending() }
     }
+
+    /// Sends what is still buffered (before CopyDone).
+    func finish() throws(PostgresError) { try sendPending() }
 
     fileprivate func sendPending() throws(PostgresError) {
         guard !pending.isEmpty else { return }

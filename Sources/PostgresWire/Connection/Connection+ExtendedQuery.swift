@@ -225,6 +225,7 @@ extension Connection {
         }
         statementsToClose.removeAll()
         var aborted = false
+        var lastExecuted = -1
         for i in items.indices {
             if aborted {
                 if items[i].result == nil { items[i].result = .failure(.pipelineAborted(i)) }
@@ -250,6 +251,7 @@ extension Connection {
             items[i].columns = info.columns
             send(.execute(Execute(portal: "", maxRows: Int32(clamping: fetchSize))))
             machine.enqueue(.execute, tag: i)
+            lastExecuted = i
         }
         guard machine.hasPendingSteps else { return }
         let chunked = fetchSize > 0
@@ -263,6 +265,7 @@ extension Connection {
         var events: [ExtendedQueryStateMachine.Event] = []
         var done = false
         var rowsDelivered = 0
+        var copyInRefused = Set<Int>()
         while !done {
             events.removeAll(keepingCapacity: true)
             let message = try receive()
@@ -293,15 +296,26 @@ extension Connection {
                     try flush()
                 case .error(let fields, let tag):
                     if tag >= 0 && tag < items.count {
-                        items[tag].result = .failure(.server(ServerError(fields: fields)))
+                        // The server's answer to our CopyFail is reported as the client-side
+                        // misuse it is, not as the 57014 it comes with.
+                        items[tag].result = .failure(copyInRefused.contains(tag)
+                            ? .invalidUsage(Connection.copyInRefusal(in: "query()"))
+                            : .server(ServerError(fields: fields)))
                     }
                     if chunked, machine.pendingStepCount == 0 {
                         send(.sync); machine.enqueue(.sync, tag: items.count); try flush()
                     }
                 case .skipped(_, let tag):
                     if tag >= 0 && tag < items.count, items[tag].result == nil { items[tag].result = .failure(.pipelineAborted(tag)) }
-                case .copyIn:
-                    send(.copyFail(message: "COPY FROM STDIN is not supported by query(); use the COPY API"))
+                case .copyIn(_, let tag):
+                    copyInRefused.insert(tag)
+                    send(.copyFail(message: Connection.copyInRefusal(in: "query()")))
+                    // The server ignores a Sync that arrives in copy-in mode: when the COPY was the
+                    // last statement, the batch's Sync was swallowed so, as libpq does after
+                    // PQputCopyEnd, send another for the ReadyForQuery the batch awaits. (Had
+                    // other statements followed, their messages ended the copy with an error and
+                    // the batch's Sync still stands.)
+                    if !chunked && tag == lastExecuted { send(.sync) }
                     try flush()
                 case .ready(let status, _):
                     stateLock.withLock { _transactionStatus = status }

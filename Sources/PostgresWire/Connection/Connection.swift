@@ -137,7 +137,34 @@ public final class Connection: @unchecked Sendable {
     /// server skips the rest of the string; events already delivered stand and the error is thrown
     /// once the server is ready again, so the connection stays usable. An error thrown by `body`
     /// is rethrown after the server's results have been drained.
+    ///
+    /// A `COPY … FROM STDIN` in the string cannot be fed here: CopyFail is sent (the connection
+    /// stays usable) and `PostgresError.invalidUsage` naming the API to use is thrown. Use
+    /// `simpleQuery(_:copyIn:_:)` or `copyIn(_:_:)` for those.
     public func simpleQuery(_ sql: String, _ body: (SimpleQueryEvent) throws -> Void) throws {
+        try runSimpleQuery(sql, copyIn: nil, body)
+    }
+
+    /// Like `simpleQuery(_:_:)`, and each `COPY … FROM STDIN` of the string is fed by `copyIn`:
+    /// it gets the server's CopyInResponse (the format) and a writer for the data, and returns
+    /// when the data is complete (CopyDone is sent). If it throws, CopyFail is sent, the server's
+    /// error for the COPY follows, and the error `copyIn` threw is rethrown once the server is
+    /// ready again (the connection stays usable). Its CommandComplete (`COPY n`) reaches `body`.
+    public func simpleQuery(
+        _ sql: String, copyIn: (CopyResponse, CopyInWriter) throws -> Void, _ body: (SimpleQueryEvent) throws -> Void
+    ) throws {
+        try withoutActuallyEscaping(copyIn) { copyIn in try runSimpleQuery(sql, copyIn: copyIn, body) }
+    }
+
+    /// The message of the error thrown (and of the CopyFail sent) when a COPY … FROM STDIN reaches
+    /// a method that cannot feed it.
+    static func copyInRefusal(in method: String) -> String {
+        "COPY … FROM STDIN cannot be fed by \(method): use copyIn(_:_:), or simpleQuery(_:copyIn:_:) for a string of several statements"
+    }
+
+    private func runSimpleQuery(
+        _ sql: String, copyIn: ((CopyResponse, CopyInWriter) throws -> Void)?, _ body: (SimpleQueryEvent) throws -> Void
+    ) throws {
         try lock.withLock {
             try checkUsable()
             let timer = armQueryTimeout()
@@ -168,8 +195,25 @@ public final class Connection: @unchecked Sendable {
                 case .emptyQuery: deliver(.emptyQuery)
                 case .error(let f): serverError = ServerError(fields: f)
                 case .notice, .parameterStatus, .notification: break  // handled in receive()
-                case .copyIn:
-                    send(.copyFail(message: "COPY FROM STDIN is not supported by simpleQuery"))
+                case .copyIn(let response):
+                    guard let copyIn, bodyError == nil else {
+                        // Nothing can feed it (or the caller's body already failed): refuse it.
+                        if bodyError == nil { bodyError = PostgresError.invalidUsage(Self.copyInRefusal(in: "simpleQuery(_:_:)")) }
+                        send(.copyFail(message: copyIn == nil ? Self.copyInRefusal(in: "simpleQuery(_:_:)") : "COPY aborted by the client"))
+                        try flush()
+                        break
+                    }
+                    let writer = CopyInWriter(connection: self)
+                    do {
+                        try copyIn(response, writer)
+                        try writer.finish()
+                        send(.copyDone)
+                    } catch let error as PostgresError where isClosed {
+                        throw error
+                    } catch {
+                        bodyError = error
+                        send(.copyFail(message: "COPY aborted by the client: \(error)"))
+                    }
                     try flush()
                 case .copyOut(let c): deliver(.copyOut(c))
                 case .copyBoth:

@@ -58,11 +58,10 @@ struct TLSSettings: Sendable {
         requireALPN = direct
     }
 
-    /// The effective user's home directory (`getpwuid`), unless the configuration named one.
+    /// The configuration's home directory, else `$HOME`, else the effective user's (`getpwuid`).
     var resolvedHomeDirectory: String? {
         if let homeDirectory, !homeDirectory.isEmpty { return homeDirectory }
-        if case .success(let user) = LocalSystem.effectiveUser() { return user.home }
-        return nil
+        return LocalSystem.homeDirectory(environment: LocalSystem.libpqEnvironment())
     }
 }
 

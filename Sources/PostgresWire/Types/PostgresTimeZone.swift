@@ -114,7 +114,8 @@ public final class PostgresTimeZone: Sendable {
                 }
             }
         }
-        if let rule = PosixRule(name) {
+        // pg_tzset parses a POSIX spec upper-cased (the server reports it so).
+        if let rule = PosixRule(name.uppercased()) {
             return PostgresTimeZone(name: name, types: [rule.std], transitions: [], transitionTypes: [], rule: rule)
         }
         if name.uppercased() == "UTC" { return .utc }
@@ -208,10 +209,11 @@ struct PosixRule: Sendable {
                 s = s[(close + 1)...]
                 return name
             }
-            let letters = s.prefix { (65...90).contains($0) || (97...122).contains($0) }
-            guard letters.count >= 3 else { return nil }
-            s = s.dropFirst(letters.count)
-            return String(decoding: letters, as: UTF8.self)
+            // PostgreSQL's getzname: anything up to a digit, a sign or a comma; unlike IANA's
+            // tzcode it allows short and empty names ("-02:00" has an empty one, "X+1" a short one).
+            let name = s.prefix { !(48...57).contains($0) && $0 != UInt8(ascii: ",") && $0 != UInt8(ascii: "-") && $0 != UInt8(ascii: "+") }
+            s = s.dropFirst(name.count)
+            return String(decoding: name, as: UTF8.self)
         }
         func parseNumber(max: Int) -> Int? {
             let digits = s.prefix { (48...57).contains($0) }
@@ -264,16 +266,17 @@ struct PosixRule: Sendable {
             return Transition(day: day, time: time)
         }
 
-        guard let stdName = parseName(), let stdWest = parseTime(maxHours: 24) else { return nil }
+        // tzcode's getoffset reads up to 167 hours (as for rule times); the server accepts them.
+        guard s.first != UInt8(ascii: ":"), let stdName = parseName(), let stdWest = parseTime(maxHours: 167) else { return nil }
         std = PostgresTimeZone.LocalTimeType(utcOffset: Int32(-stdWest), isDST: false, abbreviation: stdName)
         if s.isEmpty {
             dst = nil; start = nil; end = nil
             return
         }
-        guard let dstName = parseName() else { return nil }
+        guard let dstName = parseName(), !dstName.isEmpty else { return nil }
         var dstWest = stdWest - 3600
         if let c = s.first, c != UInt8(ascii: ",") && c != UInt8(ascii: ";") {
-            guard let t = parseTime(maxHours: 24) else { return nil }
+            guard let t = parseTime(maxHours: 167) else { return nil }
             dstWest = t
         }
         dst = PostgresTimeZone.LocalTimeType(utcOffset: Int32(-dstWest), isDST: true, abbreviation: dstName)
@@ -323,9 +326,17 @@ struct PosixRule: Sendable {
         var events: [(Int64, Bool)] = []
         for y in (year - 1)...(year + 1) {
             let jan1 = PostgresCalendar.daysFromCivil(year: y, month: 1, day: 1) * 86_400
-            events.append((jan1 + dayOffset(start.day, year: y) + start.time - Int64(std.utcOffset), true))
-            events.append((jan1 + dayOffset(end.day, year: y) + end.time - Int64(dst.utcOffset), false))
+            let startTime = dayOffset(start.day, year: y) + start.time - Int64(std.utcOffset)
+            let endTime = dayOffset(end.day, year: y) + end.time - Int64(dst.utcOffset)
+            // tzcode's tzparse: a year whose DST period covers the whole year has no transitions
+            // (and a rule with none in any year is perpetual DST).
+            let yearSeconds: Int64 = (PostgresCalendar.isLeap(y) ? 366 : 365) * 86_400
+            let reversed = endTime < startTime
+            guard reversed || (startTime < endTime && endTime - startTime < yearSeconds + Int64(dst.utcOffset - std.utcOffset)) else { continue }
+            events.append((jan1 + startTime, true))
+            events.append((jan1 + endTime, false))
         }
+        if events.isEmpty { return dst }
         events.sort { $0.0 < $1.0 }
         var current = false
         for (at, isDST) in events where at <= t { current = isDST }
