@@ -41,6 +41,9 @@ public final class Connection: @unchecked Sendable {
     var statementCache: StatementCache
     /// Statements evicted from the cache, closed with the next batch sent.
     var statementsToClose: [String] = []
+    /// Called (guarded by `lock`) by `receive()` before it blocks on the socket for more bytes: a
+    /// streaming consumer hands over the rows decoded so far (see `AsyncConnection.rows`).
+    var beforeBlockingRead: (() -> Void)?
 
     /// Opens a connection from a libpq connection string (URI or key=value), the PG* environment
     /// variables, ~/.pgpass and libpq's defaults.
@@ -137,7 +140,14 @@ public final class Connection: @unchecked Sendable {
     /// once the server is ready again, so the connection stays usable. An error thrown by `body`
     /// is rethrown after the server's results have been drained.
     public func simpleQuery(_ sql: String, _ body: (SimpleQueryEvent) throws -> Void) throws {
+        try simpleQuery(sql, beforeRead: nil, body)
+    }
+
+    /// `simpleQuery(_:_:)` calling `beforeRead` whenever it is about to wait for more bytes.
+    func simpleQuery(_ sql: String, beforeRead: (() -> Void)?, _ body: (SimpleQueryEvent) throws -> Void) throws {
         try lock.withLock {
+            beforeBlockingRead = beforeRead
+            defer { beforeBlockingRead = nil }
             try checkUsable()
             let timer = armQueryTimeout()
             defer { timer?.cancel() }
@@ -318,7 +328,8 @@ public final class Connection: @unchecked Sendable {
         while true {
             let message: BackendMessage
             do throws(PostgresError) {
-                message = try Self.readMessage(transport: transport, decoder: &decoder, deadline: nil, tracer: tracer, onFailure: fail)
+                message = try Self.readMessage(transport: transport, decoder: &decoder, deadline: nil, tracer: tracer,
+                                               beforeRead: beforeBlockingRead, onFailure: fail)
             } catch {
                 // A FATAL ErrorResponse just before the socket closed says why (e.g. 57P01
                 // terminating connection due to administrator command): report it, like libpq.
@@ -393,7 +404,7 @@ public final class Connection: @unchecked Sendable {
     }
 
     static func readMessage(transport: Transport, decoder: inout BackendMessageDecoder, deadline: Deadline?,
-                            tracer: (any MessageTracer)?,
+                            tracer: (any MessageTracer)?, beforeRead: (() -> Void)? = nil,
                             onFailure: (PostgresError) -> PostgresError) throws(PostgresError) -> BackendMessage {
         while true {
             do throws(ProtocolError) {
@@ -401,6 +412,7 @@ public final class Connection: @unchecked Sendable {
             } catch {
                 throw onFailure(.protocolViolation(error))
             }
+            beforeRead?()
             let n: Int
             do throws(PostgresError) {
                 n = try decoder.framer.readInto { buffer throws(PostgresError) in try transport.read(into: buffer, deadline: deadline) }
