@@ -59,13 +59,15 @@ public enum Workload: String, CaseIterable, Sendable {
     case w2Simple = "W2-simple"
     case w3 = "W3"
     case w4 = "W4"
+    /// W4 through the async API (`AsyncConnection.rows`; PostgresNIO's API is async already).
+    case w4a = "W4a"
     case w5 = "W5"
     case w6 = "W6"
 
     public var unit: String {
         switch self {
         case .w1Trust, .w1Scram, .w1TLS: return "connection"
-        case .w4, .w5: return "row"
+        case .w4, .w4a, .w5: return "row"
         default: return "query"
         }
     }
@@ -74,7 +76,7 @@ public enum Workload: String, CaseIterable, Sendable {
         switch self {
         case .w1Trust, .w1Scram, .w1TLS: return 300
         case .w2Prepared, .w2Simple, .w3: return 20_000
-        case .w4, .w5: return 1_000_000
+        case .w4, .w4a, .w5: return 1_000_000
         case .w6: return 50_000
         }
     }
@@ -88,6 +90,7 @@ public enum Workload: String, CaseIterable, Sendable {
         case .w2Simple: return "W2 simple SELECT 1"
         case .w3: return "W3 pipelined SELECT $1::int"
         case .w4: return "W4 1M rows decoded"
+        case .w4a: return "W4a 1M rows decoded, async"
         case .w5: return "W5 COPY FROM STDIN"
         case .w6: return "W6 64 workers / pool of 8"
         }

@@ -74,7 +74,7 @@ static void json_string(const char *s) {
 
 static const char *unit_of(const char *workload) {
     if (strncmp(workload, "W1", 2) == 0) return "connection";
-    if (strcmp(workload, "W4") == 0 || strcmp(workload, "W5") == 0) return "row";
+    if (strncmp(workload, "W4", 2) == 0 || strcmp(workload, "W5") == 0) return "row";
     return "query";
 }
 
@@ -459,6 +459,12 @@ int main(int argc, char **argv) {
     else if (strcmp(g_workload, "W2-simple") == 0) w2(0);
     else if (strcmp(g_workload, "W3") == 0) w3();
     else if (strcmp(g_workload, "W4") == 0) w4();
+    else if (strcmp(g_workload, "W4a") == 0) {
+        /* libpq has no async/await API: W4a does not apply. */
+        printf("{\"driver\":\"libpq\",\"workload\":\"W4a\",\"status\":\"not yet\",\"note\":\"n/a: libpq has no async API\","
+               "\"unit\":\"row\",\"operations\":0,\"wallSeconds\":0,\"userCPUSeconds\":0,\"systemCPUSeconds\":0,"
+               "\"peakRSSKiB\":0,\"baselineRSSKiB\":0}\n");
+    }
     else if (strcmp(g_workload, "W5") == 0) w5();
     else if (strcmp(g_workload, "W6") == 0) w6();
     else { fprintf(stderr, "unknown workload %s\n", g_workload); return 64; }

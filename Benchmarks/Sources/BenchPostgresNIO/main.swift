@@ -221,7 +221,7 @@ do {
     case .w2Prepared: m = try await w2Prepared()
     case .w2Simple: m = try await w2Simple()
     case .w3: m = try await w3()
-    case .w4: m = try await w4()
+    case .w4, .w4a: m = try await w4()  // PostgresNIO's query API is async: W4a is W4
     case .w5: m = try await w5()
     case .w6: m = try await w6()
     }

@@ -120,6 +120,57 @@ func w4() throws -> BenchResult {
     return m
 }
 
+/// W4 through `AsyncConnection.rows`, as an async/await service would write it (default fetch
+/// and buffer sizes), in a nonisolated function. With BENCH_W4A_MAIN_ACTOR=1 in the environment
+/// the loop runs on the main actor instead (as top-level code in a script does).
+func w4a() async throws -> BenchResult {
+    let connection: AsyncConnection
+    do {
+        connection = try await AsyncConnection.connect(args.dsn)
+    } catch {
+        emitError(driver: driver, workload: args.workload, "connect: \(error)")
+    }
+    try await connection.query("SELECT 1")
+    let query = PostgresQuery(unsafeSQL: Workload.w4SQL(rows: args.count))
+    let onMainActor = ProcessInfo.processInfo.environment["BENCH_W4A_MAIN_ACTOR"] == "1"
+    let watch = Stopwatch()
+    let (rows, checksum) = onMainActor ? try await w4aLoopOnMainActor(connection.rows(query)) : try await w4aLoop(connection.rows(query))
+    let m = watch.finish(driver: driver, workload: args.workload, operations: rows, checksum: checksum)
+    await connection.close()
+    if rows != args.count { emitError(driver: driver, workload: args.workload, "W4a returned \(rows) rows") }
+    return m
+}
+
+func w4aLoop(_ stream: RowStream) async throws -> (rows: Int, checksum: Int) {
+    var checksum = 0
+    var rows = 0
+    for try await row in stream {
+        let a = try row.decode(Int.self, at: 0)
+        let b = try row.decode(String.self, at: 1)
+        let c = try row.decode(Double.self, at: 2)
+        let d = try row.decode(Date.self, at: 3)
+        let e = try row.decode(String.self, at: 4)
+        checksum &+= a &+ b.utf8.count &+ Int(c) &+ Int(d.timeIntervalSince1970) &+ e.utf8.count
+        rows += 1
+    }
+    return (rows, checksum)
+}
+
+@MainActor func w4aLoopOnMainActor(_ stream: RowStream) async throws -> (rows: Int, checksum: Int) {
+    var checksum = 0
+    var rows = 0
+    for try await row in stream {
+        let a = try row.decode(Int.self, at: 0)
+        let b = try row.decode(String.self, at: 1)
+        let c = try row.decode(Double.self, at: 2)
+        let d = try row.decode(Date.self, at: 3)
+        let e = try row.decode(String.self, at: 4)
+        checksum &+= a &+ b.utf8.count &+ Int(c) &+ Int(d.timeIntervalSince1970) &+ e.utf8.count
+        rows += 1
+    }
+    return (rows, checksum)
+}
+
 func w5() throws -> BenchResult {
     let connection = connect()
     defer { connection.close() }
@@ -180,7 +231,7 @@ func runThreads(_ threads: Int, count: Int, _ pool: ConnectionPool) throws -> In
                 let i: Int = shared.lock.withLock { defer { shared.next += 1 }; return shared.next }
                 if i >= count { break }
                 do {
-                    try pool.withConnection { c in
+                    _ = try pool.withConnection { c in
                         try c.query(selectInt(i)) { row in local &+= try row.decode(Int.self, at: 0) }
                     }
                 } catch {
@@ -204,6 +255,7 @@ do {
     case .w2Simple: emit(try w2Simple())
     case .w3: emit(try w3())
     case .w4: emit(try w4())
+    case .w4a: emit(try await w4a())
     case .w5: emit(try w5())
     case .w6:
         #if POSTGRESWIRE_POOL

@@ -33,7 +33,7 @@ struct Options {
 @MainActor func usage() -> Never {
     writeErr("""
         usage: BenchRunner --dsn CONNINFO [--scram-dsn CONNINFO] [--tls-dsn CONNINFO] [--rounds N] [--quick]
-                           [--workloads W1,W2,W3,W4,W5,W6 or ids like W2-prepared] [--drivers PostgresWire,libpq,PostgresNIO]
+                           [--workloads W1,W2,W3,W4,W4a,W5,W6 or ids like W2-prepared] [--drivers PostgresWire,libpq,PostgresNIO]
                            [--json FILE] [--count WORKLOAD=N]... [--timeout SECONDS]
 
         """)
@@ -88,7 +88,7 @@ guard !options.dsn.isEmpty else { usage() }
         switch w {
         case .w1Trust, .w1Scram, .w1TLS: return 100
         case .w2Prepared, .w2Simple, .w3: return 5_000
-        case .w4, .w5: return 200_000
+        case .w4, .w4a, .w5: return 200_000
         case .w6: return 10_000
         }
     }
@@ -272,6 +272,8 @@ struct Stat: Codable {
     var throughput: Double?
     var cpuMicrosPerOperation: Double?
     var cpuSeconds: Double?
+    var userCPUSeconds: Double?
+    var systemCPUSeconds: Double?
     var p50Micros: Double?
     var p99Micros: Double?
     var peakRSSMiB: Double?
@@ -286,7 +288,8 @@ struct Stat: Codable {
     return Stat(status: status, note: runs.compactMap(\.note).first, rounds: ok.count,
                 operations: ok.first?.operations,
                 throughput: med { $0.throughput }, cpuMicrosPerOperation: med { $0.cpuMicrosPerOperation },
-                cpuSeconds: med { $0.cpuSeconds }, p50Micros: med { $0.p50Micros }, p99Micros: med { $0.p99Micros },
+                cpuSeconds: med { $0.cpuSeconds }, userCPUSeconds: med { $0.userCPUSeconds },
+                systemCPUSeconds: med { $0.systemCPUSeconds }, p50Micros: med { $0.p50Micros }, p99Micros: med { $0.p99Micros },
                 peakRSSMiB: med { Double($0.peakRSSKiB) / 1024 }, rssGrowthMiB: med { Double($0.peakRSSKiB - $0.baselineRSSKiB) / 1024 },
                 runs: runs)
 }
@@ -309,8 +312,10 @@ struct MetricRow {
     var r = [
         MetricRow(label: "\(unitShort)/s", value: { $0.throughput }, format: { grouped($0) }, higherIsBetter: true),
     ]
-    if w == .w4 || w == .w5 {
+    if w == .w4 || w == .w4a || w == .w5 {
         r.append(MetricRow(label: "client CPU s", value: { $0.cpuSeconds }, format: { String(format: "%.2f", $0) }, higherIsBetter: false))
+        r.append(MetricRow(label: "user CPU s", value: { $0.userCPUSeconds }, format: { String(format: "%.2f", $0) }, higherIsBetter: false))
+        r.append(MetricRow(label: "sys CPU s", value: { $0.systemCPUSeconds }, format: { String(format: "%.2f", $0) }, higherIsBetter: false))
     } else {
         r.append(MetricRow(label: "CPU µs/\(unitShort)", value: { $0.cpuMicrosPerOperation }, format: { String(format: "%.1f", $0) }, higherIsBetter: false))
     }
@@ -318,7 +323,7 @@ struct MetricRow {
         r.append(MetricRow(label: "p50 µs", value: { $0.p50Micros }, format: { String(format: "%.1f", $0) }, higherIsBetter: false))
         r.append(MetricRow(label: "p99 µs", value: { $0.p99Micros }, format: { String(format: "%.1f", $0) }, higherIsBetter: false))
     }
-    if w == .w4 {
+    if w == .w4 || w == .w4a {
         r.append(MetricRow(label: "peak RSS MiB", value: { $0.peakRSSMiB }, format: { String(format: "%.1f", $0) }, higherIsBetter: false))
         r.append(MetricRow(label: "RSS growth MiB", value: { $0.rssGrowthMiB }, format: { String(format: "%.1f", $0) }, higherIsBetter: false))
     }
@@ -386,9 +391,11 @@ check("W3: queries/s ≥ libpq pipeline mode's", ratio(s(.w3, ours)?.throughput,
 check("W1 trust: client CPU per connection ≤ libpq's", ratio(s(.w1Trust, ours)?.cpuMicrosPerOperation, s(.w1Trust, "libpq")?.cpuMicrosPerOperation)) { $0 <= 1 }
 check("W1 SCRAM: client CPU per connection ≤ libpq's", ratio(s(.w1Scram, ours)?.cpuMicrosPerOperation, s(.w1Scram, "libpq")?.cpuMicrosPerOperation)) { $0 <= 1 }
 check("W1 TLS + SCRAM: client CPU per connection ≤ libpq's", ratio(s(.w1TLS, ours)?.cpuMicrosPerOperation, s(.w1TLS, "libpq")?.cpuMicrosPerOperation)) { $0 <= 1 }
+check("W4a: client CPU ≤ 1.3x our sync W4's", ratio(s(.w4a, ours)?.cpuSeconds, s(.w4, ours)?.cpuSeconds)) { $0 <= 1.3 }
+check("W4a: client CPU ≤ 0.5x PostgresNIO's", ratio(s(.w4a, ours)?.cpuSeconds, s(.w4a, "PostgresNIO")?.cpuSeconds)) { $0 <= 0.5 }
 for w in options.workloads where skipped[w] == nil {
-    let factor = w == .w4 ? 10.0 : 2.5
-    check("\(w.title): throughput ≥ \(factor == 10 ? "10" : "2.5")x PostgresNIO's", ratio(s(w, ours)?.throughput, s(w, "PostgresNIO")?.throughput)) { $0 >= factor }
+    let factor = w == .w4 ? 10.0 : (w == .w4a ? 2.0 : 2.5)
+    check("\(w.title): throughput ≥ \(factor == 10 ? "10" : factor == 2 ? "2" : "2.5")x PostgresNIO's", ratio(s(w, ours)?.throughput, s(w, "PostgresNIO")?.throughput)) { $0 >= factor }
 }
 
 var targetsText = ""
@@ -426,6 +433,16 @@ let header = """
     """
 print(header)
 print(table)
+// Our async row stream against our sync API, the same rows (W4a ÷ W4).
+var asyncVsSync = ""
+if let sync = s(.w4, ours), let async = s(.w4a, ours) {
+    func f(_ v: Double?) -> String { v.map { String(format: "%.2f", $0) } ?? "–" }
+    asyncVsSync = "PostgresWire async ÷ sync (W4a ÷ W4): rows/s \(formatRatio(ratio(async.throughput, sync.throughput))), "
+        + "client CPU \(formatRatio(ratio(async.cpuSeconds, sync.cpuSeconds))) "
+        + "(\(f(async.cpuSeconds)) s ÷ \(f(sync.cpuSeconds)) s; user \(f(async.userCPUSeconds)) ÷ \(f(sync.userCPUSeconds)) s, "
+        + "sys \(f(async.systemCPUSeconds)) ÷ \(f(sync.systemCPUSeconds)) s)\n"
+    print(asyncVsSync)
+}
 print("Targets (BENCHMARKS.md):")
 print(targetsText)
 if !notes.isEmpty {

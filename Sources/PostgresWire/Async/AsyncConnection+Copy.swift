@@ -55,6 +55,7 @@ extension AsyncConnection {
     private func runCopyIn(_ sql: String, bufferedChunks: Int,
                            _ produce: (_ send: ([UInt8]) async throws -> Void) async throws -> Void) async throws -> Int {
         try Task.checkCancellation()
+        try openStream.check()
         let channel = CopyInChannel(capacity: Swift.max(1, bufferedChunks))
         let outcome = JobOutcome<Int>()
         let gate = CancelGate()
@@ -109,49 +110,19 @@ extension AsyncConnection {
     // MARK: COPY TO STDOUT
 
     /// Runs `COPY … TO STDOUT` and streams its CopyData chunks (one per row in text and CSV formats)
-    /// as an AsyncSequence. At most `bufferSize` chunks wait client-side (backpressure: the I/O
-    /// thread stops reading, so the server waits too). Ending the iteration early or cancelling the
-    /// task sends a CancelRequest (outside a transaction block; inside one the rest is drained), and
-    /// the connection stays usable. Run nothing else on this connection while iterating.
-    public func copyOut(_ sql: String, bufferSize: Int = 256) -> CopyOutStream {
+    /// as an AsyncSequence. At most about `bufferSize` chunks wait client-side (backpressure: the
+    /// I/O thread stops reading, so the server waits too); they are handed over in batches, so a
+    /// chunk costs no wake-up. Ending the iteration early or cancelling the task sends a
+    /// CancelRequest (outside a transaction block; inside one the rest is drained), and the
+    /// connection stays usable. While the stream is being iterated, any other operation on this
+    /// connection throws a `.programming` `DatabaseError` at once.
+    public func copyOut(_ sql: String, bufferSize: Int = 4096) -> CopyOutStream {
         CopyOutStream(connection: self, sql: sql, bufferSize: bufferSize)
     }
 
     /// `copyOut` in COPY's default text format, each row decoded to its fields (nil for NULL).
-    public func copyOutRows(_ sql: String, bufferSize: Int = 256) -> CopyOutRowStream {
+    public func copyOutRows(_ sql: String, bufferSize: Int = 4096) -> CopyOutRowStream {
         CopyOutRowStream(chunks: copyOut(sql, bufferSize: bufferSize))
-    }
-
-    /// Queues a COPY TO STDOUT job feeding `channel`.
-    func startCopyOut(_ sql: String, channel: BlockingToAsyncChannel<[UInt8]>) {
-        let connection = self.connection
-        let gate = CancelGate()
-        // Consumer cancelled while the server is slow to send: cancel from another thread.
-        channel.onCancel = { if connection.transactionStatus == .idle { gate.cancelIfRunning(connection) } }
-        let submitted = io.submit {
-            guard gate.begin(), !channel.isAbandoned else {
-                channel.finish(nil)
-                return
-            }
-            var abandoned = false
-            var failure: Error?
-            do {
-                try connection.copyOut(sql) { chunk in
-                    if abandoned { return }
-                    if !channel.push(Array(chunk)) {
-                        abandoned = true
-                        // Stop the server early when that cannot hurt an open transaction.
-                        if connection.transactionStatus == .idle { gate.cancelIfRunning(connection) }
-                    }
-                }
-            } catch {
-                failure = error
-            }
-            // Wait for any CancelRequest in flight, so it cannot hit the next job.
-            gate.end()
-            channel.finish(abandoned ? nil : failure.map { DatabaseError.wrap($0) })
-        }
-        if !submitted { channel.finish(DatabaseError.interface("connection is closed")) }
     }
 }
 
@@ -164,21 +135,54 @@ public struct CopyOutStream: AsyncSequence, Sendable {
     let bufferSize: Int
 
     public func makeAsyncIterator() -> Iterator {
-        let channel = BlockingToAsyncChannel<[UInt8]>(capacity: Swift.max(1, bufferSize))
-        connection.startCopyOut(sql, channel: channel)
-        return Iterator(token: AbandonToken(channel: channel))
+        let sql = self.sql
+        let lease = connection.openStream(bufferSize: bufferSize) { connection, producer in
+            _ = try connection.copyOut(sql, beforeRead: { producer.flush() }) { chunk in producer.add(chunk, columns: nil) }
+        }
+        return Iterator(lease: lease)
     }
 
     public struct Iterator: AsyncIteratorProtocol {
-        let token: AbandonToken
-        public mutating func next() async throws -> [UInt8]? { try await token.channel.next() }
-    }
+        let lease: StreamLease
+        // The current batch, walked without locks.
+        var bytes: [UInt8] = []
+        var ends: [Int] = []
+        var index = 0
+        var start = 0
 
-    /// Marks the stream abandoned when the consumer drops the iterator.
-    final class AbandonToken: Sendable {
-        let channel: BlockingToAsyncChannel<[UInt8]>
-        init(channel: BlockingToAsyncChannel<[UInt8]>) { self.channel = channel }
-        deinit { channel.abandon() }
+        init(lease: StreamLease) { self.lease = lease }
+
+        public mutating func next() async throws -> [UInt8]? {
+            try await nextSlice(isolation: nil).map(Array.init)
+        }
+
+        /// Runs on the caller's executor: an actor-isolated loop does not hop per chunk.
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws -> [UInt8]? {
+            try await nextSlice(isolation: actor).map(Array.init)
+        }
+
+        /// The next chunk as a slice of its batch.
+        mutating func nextSlice(isolation actor: isolated (any Actor)?) async throws -> ArraySlice<UInt8>? {
+            while true {
+                if index < ends.count {
+                    let end = ends[index]
+                    let chunk = bytes[start..<end]
+                    start = end
+                    index += 1
+                    return chunk
+                }
+                guard let batch = try await lease.next() else {
+                    bytes = []
+                    ends = []
+                    index = 0
+                    return nil
+                }
+                bytes = batch.bytes
+                ends = batch.ends
+                index = 0
+                start = 0
+            }
+        }
     }
 }
 
@@ -191,9 +195,14 @@ public struct CopyOutRowStream: AsyncSequence, Sendable {
 
     public struct Iterator: AsyncIteratorProtocol {
         var base: CopyOutStream.Iterator
+
         public mutating func next() async throws -> [String?]? {
-            guard let chunk = try await base.next() else { return nil }
-            return CopyText.decodeRow(chunk[...])
+            try await base.nextSlice(isolation: nil).map(CopyText.decodeRow)
+        }
+
+        /// Runs on the caller's executor: an actor-isolated loop does not hop per row.
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws -> [String?]? {
+            try await base.nextSlice(isolation: actor).map(CopyText.decodeRow)
         }
     }
 }
@@ -414,154 +423,5 @@ final class CancelGate: @unchecked Sendable {
             over = true
         }
         group.wait()
-    }
-}
-
-/// A bounded single-producer (I/O thread, blocking) single-consumer (task, suspending) queue,
-/// with a fast path when elements are waiting.
-final class BlockingToAsyncChannel<Element: Sendable>: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var buffer: [Element] = []
-    private var head = 0
-    private let capacity: Int
-    private var finished = false
-    private var failure: Error?
-    private var abandoned = false
-    private var waiting: CheckedContinuation<Element?, Error>?
-    /// Called once when the consumer cancels.
-    var onCancel: (@Sendable () -> Void)?
-
-    init(capacity: Int) { self.capacity = capacity }
-
-    var isAbandoned: Bool { condition.withLock { abandoned } }
-
-    /// Producer: blocks while the buffer is full; false once the consumer has gone.
-    func push(_ element: Element) -> Bool {
-        condition.lock()
-        while buffer.count - head >= capacity && !abandoned { condition.wait() }
-        if abandoned {
-            condition.unlock()
-            return false
-        }
-        if let c = waiting {
-            waiting = nil
-            condition.unlock()
-            c.resume(returning: element)
-            return true
-        }
-        buffer.append(element)
-        condition.unlock()
-        return true
-    }
-
-    func finish(_ error: Error?) {
-        condition.lock()
-        finished = true
-        failure = error
-        let c = waiting
-        waiting = nil
-        condition.unlock()
-        if let c {
-            if let error { c.resume(throwing: error) } else { c.resume(returning: nil) }
-        }
-    }
-
-    func abandon() {
-        condition.lock()
-        abandoned = true
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    private enum Poll {
-        case element(Element)
-        case end(Error?)
-        case empty
-    }
-
-    /// Takes what is available without waiting (callers hold `condition`).
-    private func poll() -> Poll {
-        if head < buffer.count {
-            let element = buffer[head]
-            head += 1
-            if head > 256 && head * 2 > buffer.count {
-                buffer.removeFirst(head)
-                head = 0
-            }
-            condition.signal()
-            return .element(element)
-        }
-        if finished || abandoned {
-            let error = abandoned && !finished ? CancellationError() : failure
-            failure = nil
-            return .end(error)
-        }
-        return .empty
-    }
-
-    /// Marks the consumer gone (callers hold `condition`); returns the cancel hook to run.
-    private func cancelLocked() -> (@Sendable () -> Void)? {
-        abandoned = true
-        condition.broadcast()
-        let hook = finished ? nil : onCancel
-        onCancel = nil
-        return hook
-    }
-
-    /// Consumer: takes what is available without waiting; throws if the task was cancelled.
-    private func pollNow(cancelled: Bool) throws -> Poll {
-        condition.lock()
-        if cancelled && !finished {
-            let hook = cancelLocked()
-            condition.unlock()
-            hook?()
-            throw CancellationError()
-        }
-        let result = poll()
-        condition.unlock()
-        return result
-    }
-
-    /// Consumer side.
-    func next() async throws -> Element? {
-        // Fast path: no continuation when an element is waiting.
-        switch try pollNow(cancelled: Task.isCancelled) {
-        case .element(let element): return element
-        case .end(let error):
-            if let error { throw error }
-            return nil
-        case .empty: break
-        }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Element?, Error>) in
-                condition.lock()
-                switch poll() {
-                case .element(let element):
-                    condition.unlock()
-                    c.resume(returning: element)
-                case .end(let error):
-                    condition.unlock()
-                    if let error { c.resume(throwing: error) } else { c.resume(returning: nil) }
-                case .empty:
-                    if Task.isCancelled {
-                        let hook = cancelLocked()
-                        condition.unlock()
-                        c.resume(throwing: CancellationError())
-                        hook?()
-                    } else {
-                        waiting = c
-                        condition.unlock()
-                    }
-                }
-            }
-        } onCancel: {
-            condition.lock()
-            let hook = cancelLocked()
-            let c = waiting
-            waiting = nil
-            condition.unlock()
-            c?.resume(throwing: CancellationError())
-            hook?()
-        }
     }
 }

@@ -14,6 +14,8 @@ public final class AsyncConnection: Sendable {
     let io: IOThread
     /// The consumers of `notifications()`.
     let notificationHub = NotificationHub()
+    /// The row or COPY stream being iterated, if any (other operations then fail at once).
+    let openStream = OpenStreamRegistry()
 
     /// Wraps an open connection; it gets its own I/O thread.
     public init(wrapping connection: Connection) {
@@ -53,9 +55,16 @@ public final class AsyncConnection: Sendable {
 
     /// Runs `body` with the blocking connection on the I/O thread (e.g. DB-API cursor code).
     /// Task cancellation while it runs sends a CancelRequest. Errors become `DatabaseError`s
-    /// (`CancellationError` if the task was cancelled before the work started).
+    /// (`CancellationError` if the task was cancelled before the work started). While a row or
+    /// COPY stream of this connection is being iterated, it throws a `.programming` error at once.
     public func withConnection<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
         try Task.checkCancellation()
+        try openStream.check()
+        return try await runOnIOThread(body)
+    }
+
+    /// `withConnection` without the open-stream check.
+    func runOnIOThread<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
         let state = OperationState()
         let connection = self.connection
         return try await withTaskCancellationHandler {
@@ -116,34 +125,58 @@ public final class AsyncConnection: Sendable {
         try await withConnection { try $0.simpleQuery(sql) }
     }
 
-    /// Streams a query's rows as an AsyncSequence. The server sends `fetchSize` rows at a time and
-    /// at most `bufferSize` rows wait client-side (backpressure). Run nothing else on this
-    /// connection while iterating.
-    public func rows(_ query: PostgresQuery, fetchSize: Int = 500, bufferSize: Int = 1000) -> RowStream {
+    /// Streams a query's rows as an AsyncSequence. The server sends `fetchSize` rows at a time
+    /// (0: the whole result at once, the socket giving backpressure) and at most about
+    /// `bufferSize` rows wait client-side. Rows are handed from the I/O thread in batches (the
+    /// rows of one socket read, or fewer), so a row costs no wake-up; a `Row` shares its batch's
+    /// buffer (up to 64 KiB): `detached()` keeps one alone. Cancelling the task or leaving the
+    /// loop early sends a CancelRequest (outside a transaction block; inside one the rest is
+    /// drained), and the connection stays usable. While the stream is being iterated, any other
+    /// operation on this connection throws a `.programming` `DatabaseError` at once.
+    public func rows(_ query: PostgresQuery, fetchSize: Int = 0, bufferSize: Int = 4096) -> RowStream {
         RowStream(connection: self, query: query, fetchSize: fetchSize, bufferSize: bufferSize)
     }
 
-    /// Queues a streaming job on the I/O thread.
-    func startStream(_ query: PostgresQuery, fetchSize: Int, channel: RowChannel) {
+    /// Opens a stream: claims the connection for it and queues its job on the I/O thread, which
+    /// calls `run` with a producer whose `flush` must run before each blocking read.
+    func openStream(bufferSize: Int,
+                    _ run: @escaping @Sendable (Connection, StreamProducer) throws -> Void) -> StreamLease {
+        let limits = StreamLimits(bufferSize: bufferSize)
+        let channel = BatchChannel(capacity: limits.capacity)
+        let lease = StreamLease(channel: channel, registry: openStream)
+        guard openStream.claim(channel) else {
+            channel.finish(OpenStreamRegistry.busyError)
+            return lease
+        }
         let connection = self.connection
-        channel.onCancel = { if connection.transactionStatus == .idle { Self.sendCancel(connection) } }
+        let gate = CancelGate()
+        // The consumer cancelled or left while the job runs: stop the server when that cannot
+        // hurt an open transaction (inside one, the job drains the rest).
+        let stopServer: @Sendable () -> Void = {
+            if connection.transactionStatus == .idle { gate.cancelIfRunning(connection) }
+        }
+        channel.setOnCancel(stopServer)
         let submitted = io.submit {
-            var abandoned = false
-            do {
-                try connection.query(query, fetchSize: fetchSize) { row in
-                    if abandoned { return }
-                    if !channel.push(row.detached()) {
-                        abandoned = true
-                        // Stop the server early when that cannot hurt an open transaction.
-                        if connection.transactionStatus == .idle { try? connection.cancel() }
-                    }
-                }
+            guard gate.begin(), !channel.isAbandoned else {
+                gate.end()
                 channel.finish(nil)
-            } catch {
-                channel.finish(abandoned ? nil : DatabaseError.wrap(error))
+                return
             }
+            let producer = StreamProducer(channel: channel, limits: limits, stop: stopServer)
+            var failure: Error?
+            do {
+                try run(connection, producer)
+            } catch {
+                failure = error
+            }
+            // The rows before an error arrive first.
+            producer.flush()
+            // Wait for any CancelRequest in flight, so it cannot hit the next job.
+            gate.end()
+            channel.finish(producer.abandoned ? nil : failure.map { DatabaseError.wrap($0) })
         }
         if !submitted { channel.finish(DatabaseError.interface("connection is closed")) }
+        return lease
     }
 
     // MARK: Transactions
@@ -182,16 +215,19 @@ public final class AsyncConnection: Sendable {
         try await runOnNewThread(name: "PostgresWire cancel") { try asDatabaseError { try connection.cancel() } }
     }
 
-    /// Closes the connection once queued work has run.
+    /// Closes the connection once queued work has run. A stream being iterated ends with an
+    /// `.interface` error ("connection is closed").
     public func close() async {
         stopNotifications()
-        _ = try? await withConnection { $0.close() }
+        openStream.abandonOpen(reason: DatabaseError.interface("connection is closed"))
+        _ = try? await runOnIOThread { $0.close() }
         connection.close()
         io.stop()
     }
 }
 
-/// Rows of a query as an AsyncSequence (see `AsyncConnection.rows`).
+/// Rows of a query as an AsyncSequence (see `AsyncConnection.rows`). Each iteration runs the
+/// query again.
 public struct RowStream: AsyncSequence, Sendable {
     public typealias Element = Row
     let connection: AsyncConnection
@@ -200,24 +236,55 @@ public struct RowStream: AsyncSequence, Sendable {
     let bufferSize: Int
 
     public func makeAsyncIterator() -> Iterator {
-        let channel = RowChannel(capacity: Swift.max(1, bufferSize))
-        connection.startStream(query, fetchSize: fetchSize, channel: channel)
-        return Iterator(channel: channel, token: AbandonToken(channel: channel))
+        let query = self.query
+        let fetchSize = self.fetchSize
+        let lease = connection.openStream(bufferSize: bufferSize) { connection, producer in
+            try connection.streamRows(query, fetchSize: fetchSize, beforeRead: { producer.flush() }) { row in
+                producer.add(row.data.storage, columns: row.columns)
+            }
+        }
+        return Iterator(lease: lease)
     }
 
     public struct Iterator: AsyncIteratorProtocol {
-        let channel: RowChannel
-        let token: AbandonToken
-        public mutating func next() async throws -> Row? { try await channel.next() }
-    }
+        let lease: StreamLease
+        // The current batch, walked without locks.
+        var columns: ResultColumns?
+        var columnCount = 0
+        var bytes: [UInt8] = []
+        var ends: [Int] = []
+        var index = 0
+        var start = 0
 
-    /// Marks the stream abandoned when the consumer drops the iterator.
-    final class AbandonToken: Sendable {
-        let channel: RowChannel
-        init(channel: RowChannel) { self.channel = channel }
-        deinit { channel.abandon() }
+        init(lease: StreamLease) { self.lease = lease }
+
+        public mutating func next() async throws -> Row? {
+            try await next(isolation: nil)
+        }
+
+        /// Runs on the caller's executor: an actor-isolated loop does not hop per row.
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws -> Row? {
+            while true {
+                if index < ends.count, let columns {
+                    let end = ends[index]
+                    let row = Row(columns: columns, data: DataRow(columnCount: columnCount, storage: bytes[start..<end]))
+                    start = end
+                    index += 1
+                    return row
+                }
+                guard let batch = try await lease.next() else {
+                    bytes = []
+                    ends = []
+                    index = 0
+                    return nil
+                }
+                columns = batch.columns
+                columnCount = batch.columns?.count ?? 0
+                bytes = batch.bytes
+                ends = batch.ends
+                index = 0
+                start = 0
+            }
+        }
     }
 }
-
-/// Rows travel from the I/O thread to the consuming task through the bounded channel COPY uses.
-typealias RowChannel = BlockingToAsyncChannel<Row>

@@ -121,9 +121,14 @@ extension Connection {
     /// buffer: copy it to keep it.
     @discardableResult
     public func copyOut(_ sql: String, _ body: (ArraySlice<UInt8>) throws -> Void) throws -> Int {
+        try copyOut(sql, beforeRead: nil, body)
+    }
+
+    /// `copyOut(_:_:)` calling `beforeRead` whenever it is about to wait for more bytes.
+    func copyOut(_ sql: String, beforeRead: (() -> Void)?, _ body: (ArraySlice<UInt8>) throws -> Void) throws -> Int {
         var rows = 0
         var sawCopyOut = false
-        try simpleQuery(sql) { event in
+        try simpleQuery(sql, beforeRead: beforeRead) { event in
             switch event {
             case .copyOut: sawCopyOut = true
             case .copyData(let data): try body(data)

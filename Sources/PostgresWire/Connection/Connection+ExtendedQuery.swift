@@ -90,10 +90,12 @@ extension Connection {
 
     /// Phase 1 prepares (Parse + Describe + Sync) what the cache lacks; phase 2 sends Bind/Execute
     /// for every query and one Sync. Each phase is one write and one read loop.
-    func runBatch(_ queries: [PostgresQuery], fetchSize: Int,
+    func runBatch(_ queries: [PostgresQuery], fetchSize: Int, beforeRead: (() -> Void)? = nil,
                   onRow: (Int, Row) -> Void) throws(PostgresError) -> [Result<QueryOutcome, PostgresError>] {
         lock.lock()
         defer { lock.unlock() }
+        beforeBlockingRead = beforeRead
+        defer { beforeBlockingRead = nil }
         try checkUsable()
         let timer = armQueryTimeout()
         defer { timer?.cancel() }

@@ -41,6 +41,9 @@ public final class Connection: @unchecked Sendable {
     var statementCache: StatementCache
     /// Statements evicted from the cache, closed with the next batch sent.
     var statementsToClose: [String] = []
+    /// Called (guarded by `lock`) by `receive()` before it blocks on the socket for more bytes: a
+    /// streaming consumer hands over the rows decoded so far (see `AsyncConnection.rows`).
+    var beforeBlockingRead: (() -> Void)?
 
     /// Opens a connection from a libpq connection string (URI or key=value), the PG* environment
     /// variables, ~/.pgpass and libpq's defaults.
@@ -142,7 +145,12 @@ public final class Connection: @unchecked Sendable {
     /// stays usable) and `PostgresError.invalidUsage` naming the API to use is thrown. Use
     /// `simpleQuery(_:copyIn:_:)` or `copyIn(_:_:)` for those.
     public func simpleQuery(_ sql: String, _ body: (SimpleQueryEvent) throws -> Void) throws {
-        try runSimpleQuery(sql, copyIn: nil, body)
+        try runSimpleQuery(sql, copyIn: nil, beforeRead: nil, body)
+    }
+
+    /// `simpleQuery(_:_:)` calling `beforeRead` whenever it is about to wait for more bytes.
+    func simpleQuery(_ sql: String, beforeRead: (() -> Void)?, _ body: (SimpleQueryEvent) throws -> Void) throws {
+        try runSimpleQuery(sql, copyIn: nil, beforeRead: beforeRead, body)
     }
 
     /// Like `simpleQuery(_:_:)`, and each `COPY … FROM STDIN` of the string is fed by `copyIn`:
@@ -153,7 +161,7 @@ public final class Connection: @unchecked Sendable {
     public func simpleQuery(
         _ sql: String, copyIn: (CopyResponse, CopyInWriter) throws -> Void, _ body: (SimpleQueryEvent) throws -> Void
     ) throws {
-        try withoutActuallyEscaping(copyIn) { copyIn in try runSimpleQuery(sql, copyIn: copyIn, body) }
+        try withoutActuallyEscaping(copyIn) { copyIn in try runSimpleQuery(sql, copyIn: copyIn, beforeRead: nil, body) }
     }
 
     /// The message of the error thrown (and of the CopyFail sent) when a COPY … FROM STDIN reaches
@@ -163,9 +171,12 @@ public final class Connection: @unchecked Sendable {
     }
 
     private func runSimpleQuery(
-        _ sql: String, copyIn: ((CopyResponse, CopyInWriter) throws -> Void)?, _ body: (SimpleQueryEvent) throws -> Void
+        _ sql: String, copyIn: ((CopyResponse, CopyInWriter) throws -> Void)?, beforeRead: (() -> Void)?,
+        _ body: (SimpleQueryEvent) throws -> Void
     ) throws {
         try lock.withLock {
+            beforeBlockingRead = beforeRead
+            defer { beforeBlockingRead = nil }
             try checkUsable()
             let timer = armQueryTimeout()
             defer { timer?.cancel() }
@@ -365,7 +376,8 @@ public final class Connection: @unchecked Sendable {
         while true {
             let message: BackendMessage
             do throws(PostgresError) {
-                message = try Self.readMessage(transport: transport, decoder: &decoder, deadline: nil, tracer: tracer, onFailure: fail)
+                message = try Self.readMessage(transport: transport, decoder: &decoder, deadline: nil, tracer: tracer,
+                                               beforeRead: beforeBlockingRead, onFailure: fail)
             } catch {
                 // A FATAL ErrorResponse just before the socket closed says why (e.g. 57P01
                 // terminating connection due to administrator command): report it, like libpq.
@@ -440,7 +452,7 @@ public final class Connection: @unchecked Sendable {
     }
 
     static func readMessage(transport: Transport, decoder: inout BackendMessageDecoder, deadline: Deadline?,
-                            tracer: (any MessageTracer)?,
+                            tracer: (any MessageTracer)?, beforeRead: (() -> Void)? = nil,
                             onFailure: (PostgresError) -> PostgresError) throws(PostgresError) -> BackendMessage {
         while true {
             do throws(ProtocolError) {
@@ -448,6 +460,7 @@ public final class Connection: @unchecked Sendable {
             } catch {
                 throw onFailure(.protocolViolation(error))
             }
+            beforeRead?()
             let n: Int
             do throws(PostgresError) {
                 n = try decoder.framer.readInto { buffer throws(PostgresError) in try transport.read(into: buffer, deadline: deadline) }
