@@ -104,6 +104,8 @@ enum READMEPackage {
         let binDirectory: String
         /// The database the setup block ran in; examples run on copies of it.
         let setupDatabase: String
+        /// The compiler's warnings about README.md's own code.
+        let readmeWarnings: [String]
     }
 
     static func built() throws -> Built { try result.get() }
@@ -177,13 +179,24 @@ enum READMEPackage {
             "swift", ["build", "--package-path", packageDirectory, "--scratch-path", scratchPath],
             environment: environment, timeout: 1800)
         guard build.status == 0 else {
-            throw TestServerError("the README's Swift blocks do not build (swift build exited \(build.status)):\n\(build.stdout)\n\(build.stderr)")
+            // The compiler's errors (with the README.md line they are on), or all of the output.
+            let lines = (build.stdout + "\n" + build.stderr).split(separator: "\n", omittingEmptySubsequences: false)
+            var report: [Substring] = []
+            for (index, line) in lines.enumerated() where line.contains("error:") {
+                report += lines[index..<min(lines.count, index + 6)]
+            }
+            let output = report.isEmpty ? "\(build.stdout)\n\(build.stderr)" : report.joined(separator: "\n")
+            throw TestServerError("the README's Swift blocks do not build (swift build exited \(build.status)):\n\(output)")
         }
         let binPath = try runProcess(
             "swift", ["build", "--package-path", packageDirectory, "--scratch-path", scratchPath, "--show-bin-path"],
             environment: environment, timeout: 600)
         guard binPath.status == 0 else { throw TestServerError("swift build --show-bin-path failed:\n\(binPath)") }
-        return Built(binDirectory: binPath.stdout.trimmingCharacters(in: .whitespacesAndNewlines), setupDatabase: setupDatabase)
+        let readmeWarnings = (build.stdout + "\n" + build.stderr).split(separator: "\n")
+            .filter { $0.hasPrefix(readmePath + ":") && $0.contains(": warning:") }.map(String.init)
+        return Built(
+            binDirectory: binPath.stdout.trimmingCharacters(in: .whitespacesAndNewlines), setupDatabase: setupDatabase,
+            readmeWarnings: readmeWarnings)
     }
 
     /// Runs `body` with the environment of the test server pointing at a fresh copy of the set-up
@@ -318,6 +331,12 @@ struct READMEExamplesTests {
         #expect(script.contains("pgwire query \"SELECT 1\"   # exits 1\n__readme_check $? 1 16\n"))
         #expect(!script.contains("swift build"))
         #expect(script.contains("ls\n__readme_check $? 0 18\n"))
+    }
+
+    @Test func swiftBlocksCompileWithoutWarnings() throws {
+        // (The targets of the generated package are new on every run, so they are always recompiled.)
+        let built = try READMEPackage.built()
+        #expect(built.readmeWarnings.isEmpty, "\(built.readmeWarnings.joined(separator: "\n"))")
     }
 
     @Test("README Swift example builds and runs", arguments: try READMEExtraction.examples())
