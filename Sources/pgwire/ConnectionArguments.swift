@@ -49,11 +49,8 @@ struct ConnectionArguments: ParsableArguments {
     }
 }
 
+/// The library's own text for the error (`PostgresError.description`: for a refused connection the
+/// server's address, severity, SQLSTATE and message), so that the CLI and the API read the same.
 func describeConnectError(_ error: PostgresError) -> String {
-    switch error {
-    case .connectionRejected(let peer, let e):
-        return "connection to \(peer) failed: \(e.localizedSeverity ?? e.severity):  \(e.sqlState): \(e.message)"
-    default:
-        return error.message
-    }
+    error.description
 }

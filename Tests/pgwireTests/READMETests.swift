@@ -18,6 +18,8 @@ struct READMECommand: Sendable, CustomTestStringConvertible {
     let viaWithServer: Bool
     /// The arguments after `pgwire` (starting with `query`).
     let arguments: [String]
+    /// The exit status the README announces with a trailing `# exits N` (0 without one).
+    let expectedStatus: Int32
     var testDescription: String { line }
 }
 
@@ -88,7 +90,12 @@ func readmeQueryCommands() throws -> [READMECommand] {
         if words.starts(with: ["swift", "run"]) { words.removeFirst(2) }
         guard words.first == "pgwire" || words.first?.hasSuffix("/pgwire") == true else { continue }
         words.removeFirst()
-        commands.append(READMECommand(line: line, assignments: assignments, viaWithServer: viaWithServer, arguments: words))
+        var expectedStatus: Int32 = 0
+        if let match = line.range(of: #"#\s*exits\s+[0-9]+\s*$"#, options: .regularExpression) {
+            expectedStatus = Int32(line[match].filter(\.isNumber)) ?? 0
+        }
+        commands.append(READMECommand(
+            line: line, assignments: assignments, viaWithServer: viaWithServer, arguments: words, expectedStatus: expectedStatus))
     }
     return commands
 }
@@ -130,8 +137,12 @@ struct READMETests {
         } else {
             result = try runProcess(binary, arguments, environment: environment, timeout: 180)
         }
-        #expect(result.status == 0, "`\(command.line)` failed:\n\(result)")
-        #expect(!result.stdout.isEmpty, "`\(command.line)` printed nothing")
+        #expect(result.status == command.expectedStatus, "`\(command.line)` exited \(result.status):\n\(result)")
+        if command.expectedStatus == 0 {
+            #expect(!result.stdout.isEmpty, "`\(command.line)` printed nothing")
+        } else {
+            #expect(!result.stderr.isEmpty, "`\(command.line)` failed without a message")
+        }
 
         // Compare with psql when the output does not depend on the moment or the process.
         guard let sql = arguments.last else { return }

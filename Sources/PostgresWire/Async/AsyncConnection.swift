@@ -28,8 +28,9 @@ public final class AsyncConnection: Sendable {
         io.stop()
     }
 
-    /// Opens a connection (libpq connection string) without blocking the cooperative pool.
-    public static func connect(_ dsn: String, options: ConnectionOptions = ConnectionOptions()) async throws -> AsyncConnection {
+    /// Opens a connection (libpq connection string; empty, the default: the PG* environment variables,
+    /// ~/.pgpass and libpq's defaults) without blocking the cooperative pool.
+    public static func connect(_ dsn: String = "", options: ConnectionOptions = ConnectionOptions()) async throws -> AsyncConnection {
         let connection = try await runOnNewThread(name: "PostgresWire connect") { () throws -> Connection in
             try asDatabaseError { try Connection.connect(dsn, options: options) }
         }

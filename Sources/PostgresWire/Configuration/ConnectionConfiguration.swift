@@ -134,6 +134,8 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible, Custom
 
     /// Resolves a connection string as PQconnectdb would (without connecting).
     /// - Parameters:
+    ///   - conninfo: a URI or `key=value` connection string; empty: only the environment, the
+    ///     service and pass files, and libpq's defaults.
     ///   - environment: where PGHOST etc. are read.
     ///   - osUser: the default user name; nil = the effective user's name (getpwuid(geteuid())).
     ///   - homeDirectory: for `.pgpass`, `.pg_service.conf` and `~/.postgresql/`; nil = `HOME`

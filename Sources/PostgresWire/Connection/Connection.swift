@@ -46,7 +46,8 @@ public final class Connection: @unchecked Sendable {
     var beforeBlockingRead: (() -> Void)?
 
     /// Opens a connection from a libpq connection string (URI or key=value), the PG* environment
-    /// variables, ~/.pgpass and libpq's defaults.
+    /// variables, ~/.pgpass and libpq's defaults. An empty string (the default) takes everything
+    /// from the environment, as libpq's `PQconnectdb("")` and psql without arguments do.
     public static func connect(_ conninfo: String = "", options: ConnectionOptions = ConnectionOptions(), logger: Logger? = nil,
                                tracer: (any MessageTracer)? = nil) throws(PostgresError) -> Connection {
         let configuration: ConnectionConfiguration

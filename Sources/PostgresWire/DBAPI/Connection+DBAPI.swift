@@ -62,8 +62,9 @@ extension Connection {
         return try asDatabaseError { try Connection.connect(conninfo, options: options) }
     }
 
-    /// DB-API `connect(dsn)`: like `connect(_:)` but failures are `DatabaseError`s.
-    public static func open(_ dsn: String, options: ConnectionOptions = ConnectionOptions()) throws -> Connection {
+    /// DB-API `connect(dsn)`: like `connect(_:)` but failures are `DatabaseError`s. An empty string
+    /// (the default) takes everything from the PG* environment variables, ~/.pgpass and libpq's defaults.
+    public static func open(_ dsn: String = "", options: ConnectionOptions = ConnectionOptions()) throws -> Connection {
         try asDatabaseError { try Connection.connect(dsn, options: options) }
     }
 

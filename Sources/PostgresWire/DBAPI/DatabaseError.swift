@@ -1,3 +1,4 @@
+import Foundation
 import PostgresWireProtocol
 
 /// PEP 249's exception classes, as a category carried by every `DatabaseError`.
@@ -134,9 +135,12 @@ public struct DatabaseError: Error, Sendable, CustomStringConvertible {
     public var hint: String? { serverError?.hint }
     public var constraintName: String? { serverError?.constraintName }
 
+    /// The full message: the wrapped driver error's `description` (the same text whichever API
+    /// reported the failure, and what `pgwire` prints), or the DB-API layer's own message. The PEP 249
+    /// class is `category` (`category.pep249Name`), not part of the text.
     public var description: String {
-        if let serverError { return "\(category.pep249Name): \(serverError.description)" }
-        return "\(category.pep249Name): \(message)"
+        if let underlying { return underlying.description }
+        return message
     }
 
     static func interface(_ message: String) -> DatabaseError { DatabaseError(.interface, message) }
@@ -189,4 +193,8 @@ extension DatabaseError {
     public static let internalError = ErrorCategoryPattern(.internal)
     public static let programmingError = ErrorCategoryPattern(.programming)
     public static let notSupportedError = ErrorCategoryPattern(.notSupported)
+}
+
+extension DatabaseError: LocalizedError {
+    public var errorDescription: String? { description }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import PostgresWireProtocol
 
 /// Every failure the driver reports. Messages never contain a password.
@@ -27,15 +28,21 @@ public enum PostgresError: Error, Sendable, CustomStringConvertible {
         case .connectionFailed(let m), .timeout(let m), .connectionClosed(let m), .invalidUsage(let m): return m
         case .server(let e): return e.message
         case .connectionRejected(let peer, let e):
-            return "connection to \(peer) failed: \(e.localizedSeverity ?? e.severity):  \(e.message)"
+            return "connection to \(peer) failed: \(e.localizedSeverity ?? e.severity):  \(e.sqlState): \(e.message)"
         case .authentication(let e): return e.description
         case .protocolViolation(let e): return "protocol violation: \(e.description)"
         }
     }
 
+    /// The full message, as `pgwire` prints it: for a server error its severity, SQLSTATE, message,
+    /// DETAIL and HINT; for a refused connection also the server's address (`connection to server at
+    /// "127.0.0.1", port 5432 failed: FATAL:  28P01: password authentication failed for user "alice"`).
+    /// `localizedDescription` is the same text, and so is a `DatabaseError`'s that wraps this error.
     public var description: String {
         switch self {
         case .server(let e): return e.description
+        case .connectionRejected(let peer, let e):
+            return "connection to \(peer) failed: \(e.description)"
         default: return message
         }
     }
@@ -96,3 +103,13 @@ public struct ServerError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 typealias ServerNotice = ServerError
+
+// `error.localizedDescription` is the full message (Foundation's default for a Swift error is "The
+// operation could not be completed").
+extension PostgresError: LocalizedError {
+    public var errorDescription: String? { description }
+}
+
+extension ServerError: LocalizedError {
+    public var errorDescription: String? { description }
+}

@@ -15,7 +15,7 @@ public final class AsyncConnectionPool: Sendable {
     let core: PoolCore<AsyncConnection>
     private let maintenance: PoolMaintenance
 
-    public init(_ dsn: String, configuration: PoolConfiguration = PoolConfiguration(), options: ConnectionOptions = ConnectionOptions()) throws {
+    public init(_ dsn: String = "", configuration: PoolConfiguration = PoolConfiguration(), options: ConnectionOptions = ConnectionOptions()) throws {
         do {
             connectionConfiguration = try ConnectionConfiguration.parse(dsn)
         } catch {

@@ -18,7 +18,7 @@ public final class ConnectionPool: @unchecked Sendable {
     private var stopped = false
 
     /// Creates the pool (no connection is opened here; `minIdle` ones open in the background).
-    public init(_ dsn: String, configuration: PoolConfiguration = PoolConfiguration(), options: ConnectionOptions = ConnectionOptions()) throws {
+    public init(_ dsn: String = "", configuration: PoolConfiguration = PoolConfiguration(), options: ConnectionOptions = ConnectionOptions()) throws {
         do {
             connectionConfiguration = try ConnectionConfiguration.parse(dsn)
         } catch {
