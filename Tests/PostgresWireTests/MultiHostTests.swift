@@ -106,6 +106,37 @@ private func serverPort(_ connection: Connection) throws -> Int {
         #expect(connection.authenticationMethod == "password")
     }
 
+    /// A server that reports neither in_hot_standby nor default_transaction_read_only (an older
+    /// server, or a pooler) is asked, as libpq does; here a fake standby answers.
+    @Test func targetSessionAttrsAsksWhenTheServerDoesNotReport() throws {
+        let server = try TestServer.shared()
+        let queries = SharedBox<[String]>([])
+        let fakeStandby = try FakeServer { client in
+            try client.readStartup()
+            client.completeTrustStartup()
+            guard case .query(let sql) = try client.readMessage() else { throw FakeServerError("expected a Query") }
+            queries.withValue { $0.append(sql) }
+            let column = RowDescription(fields: [.init(name: "x", dataTypeOID: 25)])
+            if sql == "SHOW transaction_read_only" {
+                client.send(.rowDescription(column), .dataRow(DataRow(values: [Array("on".utf8)])), .commandComplete(CommandComplete(tag: "SHOW")), .readyForQuery(.idle))
+            } else if sql == "SELECT pg_catalog.pg_is_in_recovery()" {
+                client.send(.rowDescription(column), .dataRow(DataRow(values: [Array("t".utf8)])), .commandComplete(CommandComplete(tag: "SELECT 1")), .readyForQuery(.idle))
+            }
+            client.waitForClientClose(timeout: 10)
+        }
+        defer { fakeStandby.stop() }
+        let hosts = "host=127.0.0.1,127.0.0.1 port=\(fakeStandby.port),\(server.port) user=pgwire_trust dbname=pgwire_test sslmode=disable"
+        for attrs in ["read-write", "primary"] {
+            let connection = try Connection.connect(hosts + " target_session_attrs=\(attrs)")
+            #expect(try serverPort(connection) == server.port)
+            connection.close()
+        }
+        let standby = try Connection.connect(hosts + " target_session_attrs=standby")
+        #expect(standby.host.port == fakeStandby.port)
+        standby.close()
+        #expect(queries.value == ["SHOW transaction_read_only", "SELECT pg_catalog.pg_is_in_recovery()", "SELECT pg_catalog.pg_is_in_recovery()"])
+    }
+
     @Test func invalidValuesNameTheValue() throws {
         func message(_ conninfo: String) -> String? {
             do { _ = try ConnectionConfiguration.parse(conninfo, environment: [:], osUser: "u", homeDirectory: "/nonexistent") } catch {
@@ -221,4 +252,17 @@ private func serverPort(_ connection: Connection) throws -> Int {
         defer { connection.close() }
         #expect(try serverPort(connection) == cluster.primary.port)
     }
+}
+
+/// A value shared by test threads and tasks.
+final class SharedBox<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    func withValue<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&stored)
+    }
+    var value: Value { withValue { $0 } }
 }
