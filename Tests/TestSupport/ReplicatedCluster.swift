@@ -144,8 +144,10 @@ public final class ReplicatedCluster: @unchecked Sendable {
 
     // MARK: Startup
 
-    /// A primary and `standbys` streaming standbys, all running and caught up.
-    public static func start(standbys standbyCount: Int = 1) throws -> ReplicatedCluster {
+    /// A primary and `standbys` streaming standbys, all running and caught up. `synchronous`:
+    /// the primary acknowledges a commit only once a standby has flushed it
+    /// (synchronous_standby_names = '*'), so no acknowledged write is lost in a failover.
+    public static func start(standbys standbyCount: Int = 1, synchronous: Bool = false) throws -> ReplicatedCluster {
         let binDirectory = try findBinDirectory()
         let runAsPostgres = geteuid() == 0
         var template = Array("/tmp/pgwire-repl-XXXXXX".utf8CString)
@@ -176,6 +178,7 @@ public final class ReplicatedCluster: @unchecked Sendable {
             try cluster.initPrimary()
             for standby in standbys { try cluster.cloneAndStart(standby) }
             try cluster.waitForStreaming()
+            if synchronous { try cluster.makeSynchronous() }
             try cluster.waitForReplay()
             return cluster
         } catch {
@@ -234,6 +237,16 @@ public final class ReplicatedCluster: @unchecked Sendable {
         guard result.status == 0 else {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? "(no log)"
             throw TestServerError("pg_ctl start \(node.name) failed: \(result)\n--- \(log) ---\n\(text)")
+        }
+    }
+
+    private func makeSynchronous(timeout: Double = 60) throws {
+        try sql(primary, "ALTER SYSTEM SET synchronous_standby_names = '*'")
+        try sql(primary, "SELECT pg_reload_conf()")
+        let deadline = Date().addingTimeInterval(timeout)
+        while try sql(primary, "SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')") == "0" {
+            guard Date() < deadline else { throw TestServerError("no standby became synchronous within \(timeout) s") }
+            usleep(50_000)
         }
     }
 

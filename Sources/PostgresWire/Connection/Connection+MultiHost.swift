@@ -213,3 +213,47 @@ extension Connection {
         session.transport.close()
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension Connection {
+    /// For pools, before an idle connection is handed out: reads, without blocking, whatever the
+    /// server sent while the connection sat idle (a FATAL and end of file when the server went
+    /// away or a failover killed it; ParameterStatus changes such as in_hot_standby after a
+    /// promotion) and tells whether the connection is still usable and still suits
+    /// target_session_attrs. Costs one poll(2) when nothing arrived.
+    func isUsableAfterIdle() -> Bool {
+        guard !isClosed else { return false }
+        for _ in 0..<4 {
+            guard let fd = lock.withLock({ transport.pollableFileDescriptor }) else { break }
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let readable = poll(&pfd, 1, 0) > 0 || lock.withLock { transport.hasBufferedBytes }
+            guard readable else { break }
+            do throws(PostgresError) {
+                _ = try dispatchAvailableAsynchronousMessages(socketReadable: true)
+            } catch {
+                return false
+            }
+        }
+        guard !isClosed else { return false }
+        return Self.stillSuits(configuration.targetSessionAttributes, parameters: parameters)
+    }
+
+    /// Whether a session whose server reported `parameters` suits `target` (unknown = yes: the
+    /// check made while connecting stands).
+    static func stillSuits(_ target: TargetSessionAttributes, parameters: [String: String]) -> Bool {
+        let hotStandby = parameters["in_hot_standby"]
+        let readOnly = parameters["default_transaction_read_only"] == "on" || hotStandby == "on"
+        switch target {
+        case .any, .preferStandby: return true
+        case .readWrite: return !readOnly
+        case .readOnly: return hotStandby == nil || readOnly
+        case .primary: return hotStandby != "on"
+        case .standby: return hotStandby != "off"
+        }
+    }
+}
