@@ -32,6 +32,10 @@ final class FailoverLog: @unchecked Sendable {
             default: kind += " other"
             }
         }
+        if ProcessInfo.processInfo.environment["PGWIRE_FAILOVER_DEBUG"] != nil {
+            let since = lock.withLock { killedAt.map { Date().timeIntervalSince($0) } }
+            print("FAILOVER-DEBUG +\(since.map { String(format: "%.3f", $0) } ?? "-")s \(e.description.prefix(160))")
+        }
         lock.withLock {
             errors[kind, default: 0] += 1
             if e.category != .operational { nonOperational.append(e.description) }
