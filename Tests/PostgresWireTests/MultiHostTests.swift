@@ -71,6 +71,20 @@ private func serverPort(_ connection: Connection) throws -> Int {
         #expect(psql.status == 2)
         #expect(message + "\n" == psql.stderr.replacingOccurrences(of: "psql: error: ", with: ""))
         #expect(message.contains("port \(silent.port) failed: timeout expired"))
+
+        // hostaddr, one per host: libpq 15 shows the address only.
+        let p2 = try closedLoopbackPort()
+        let withAddresses = "host=db1.invalid,db2.invalid hostaddr=127.0.0.1,127.0.0.1 port=\(p1),\(p2) user=pgwire_trust dbname=pgwire_test sslmode=disable"
+        var addressMessage = ""
+        do {
+            _ = try Connection.connect(withAddresses)
+            Issue.record("connected to nothing")
+        } catch {
+            addressMessage = error.message
+        }
+        let psqlAddresses = try server.psql(["-d", withAddresses, "-c", "SELECT 1"])
+        #expect(addressMessage + "\n" == psqlAddresses.stderr.replacingOccurrences(of: "psql: error: ", with: ""))
+        #expect(addressMessage.hasPrefix("connection to server at \"127.0.0.1\", port \(p1) failed: Connection refused"))
     }
 
     @Test func authenticationFailureEndsTheSearch() throws {
