@@ -103,6 +103,36 @@ final class FailoverLog: @unchecked Sendable {
               + "promote_done_after=\(String(format: "%.3f", promotedAfter))s recovery=\(recovery)s errors=\(log.errorCounts)")
     }
 
+    /// A pooled connection whose backend died while it sat idle is replaced when acquired, without
+    /// the caller seeing an error (no prePing needed: the end of file is already on the socket).
+    @Test func connectionKilledWhileIdleIsReplaced() async throws {
+        let server = try TestServer.shared()
+        let admin = try await onOwnThread { try Connection.connect(server.dsn()) }
+        @Sendable func terminate(_ pid: Int32) throws {
+            _ = try admin.simpleQuery("SELECT pg_terminate_backend(\(pid))")
+            usleep(200_000)  // let the FATAL and the end of file reach the idle socket
+        }
+
+        try await onOwnThread {
+            let pool = try ConnectionPool(server.dsn(), configuration: PoolConfiguration(maxConnections: 1))
+            defer { pool.close() }
+            let first = try pool.withConnection { c in c.backendPID }
+            try terminate(try #require(first))
+            let second = try pool.withConnection { c in (c.backendPID, try c.simpleQuery("SELECT 1").first?.rows.first?[0]) }
+            #expect(second.0 != first && second.1 == "1")
+            #expect(pool.stats.discarded >= 1)
+        }
+
+        let apool = try AsyncConnectionPool(server.dsn(), configuration: PoolConfiguration(maxConnections: 1))
+        let afirst = try await apool.withConnection { c in c.backendPID }
+        let pid = try #require(afirst)
+        try await onOwnThread { try terminate(pid) }
+        let asecond = try await apool.withConnection { c in (c.backendPID, try await c.simpleQuery("SELECT 1").first?.rows.first?[0]) }
+        #expect(asecond.0 != afirst && asecond.1 == "1")
+        await apool.close()
+        admin.close()
+    }
+
     @Test func blockingPoolSurvivesFailover() throws {
         let (cluster, dsn) = try Self.prepare()
         defer { cluster.stop() }
@@ -138,8 +168,7 @@ final class FailoverLog: @unchecked Sendable {
     }
 
     @Test func asyncPoolSurvivesFailover() async throws {
-        let (cluster, dsn) = try Self.prepare()
-        defer { cluster.stop() }
+        let (cluster, dsn) = try await onOwnThread { try Self.prepare() }
         let newPrimaryPort = cluster.standbys[0].port
         let pool = try AsyncConnectionPool(dsn, configuration: PoolConfiguration(maxConnections: Self.workers, acquireTimeout: 30))
         let log = FailoverLog()
@@ -164,8 +193,12 @@ final class FailoverLog: @unchecked Sendable {
                 }
             }
         }
-        let failover = Task.detached { try Self.failOver(cluster, log, label: "AsyncConnectionPool") }
-        let result = await failover.result
+        var failure: (any Error)?
+        do {
+            try await onOwnThread { try Self.failOver(cluster, log, label: "AsyncConnectionPool") }
+        } catch {
+            failure = error
+        }
         log.stop()
         let finished = SharedBox(false)
         let watchdog = Task.detached {
@@ -176,6 +209,7 @@ final class FailoverLog: @unchecked Sendable {
         finished.withValue { $0 = true }
         watchdog.cancel()
         #expect(await pool.close(timeout: 10))
-        try result.get()
+        try await onOwnThread { cluster.stop() }
+        if let failure { throw failure }
     }
 }

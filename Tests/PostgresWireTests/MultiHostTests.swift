@@ -280,3 +280,11 @@ final class SharedBox<Value>: @unchecked Sendable {
     }
     var value: Value { withValue { $0 } }
 }
+
+/// Runs blocking work (processes, sleeps, blocking pools) on a thread of its own, so an async test
+/// never holds one of the few threads of Swift's cooperative pool that other tests need.
+func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}

@@ -113,8 +113,7 @@ private func uniqueTable(_ prefix: String) -> String {
     }
 
     @Test func asyncAPIThroughTransactionPooling() async throws {
-        let bouncer = try PgBouncerServer.start(poolMode: "transaction", poolSize: Self.serverPool)
-        defer { bouncer.stop() }
+        let bouncer = try await onOwnThread { try PgBouncerServer.start(poolMode: "transaction", poolSize: Self.serverPool) }
         let dsn = bouncer.dsn(extra: "statement_cache_size=0")
         let failures = await withTaskGroup(of: String?.self) { group in
             for i in 0..<Self.clients {
@@ -139,9 +138,10 @@ private func uniqueTable(_ prefix: String) -> String {
             return failures
         }
         #expect(failures.isEmpty, "\(failures.prefix(3))")
+        try await onOwnThread { bouncer.stop() }
     }
 
-    @Test func bothPoolsThroughTransactionPooling() async throws {
+    @Test func blockingPoolThroughTransactionPooling() throws {
         let bouncer = try PgBouncerServer.start(poolMode: "transaction", poolSize: Self.serverPool)
         defer { bouncer.stop() }
         let dsn = bouncer.dsn(extra: "statement_cache_size=0")
@@ -154,7 +154,11 @@ private func uniqueTable(_ prefix: String) -> String {
         }
         #expect(failures.isEmpty, "\(failures.prefix(3))")
         pool.close()
+    }
 
+    @Test func asyncPoolThroughTransactionPooling() async throws {
+        let bouncer = try await onOwnThread { try PgBouncerServer.start(poolMode: "transaction", poolSize: Self.serverPool) }
+        let dsn = bouncer.dsn(extra: "statement_cache_size=0")
         let apool = try AsyncConnectionPool(dsn, configuration: PoolConfiguration(maxConnections: Self.clients, acquireTimeout: 60))
         let asyncFailures = await withTaskGroup(of: String?.self) { group in
             for i in 0..<Self.clients {
@@ -178,5 +182,6 @@ private func uniqueTable(_ prefix: String) -> String {
         }
         #expect(asyncFailures.isEmpty, "\(asyncFailures.prefix(3))")
         await apool.close()
+        try await onOwnThread { bouncer.stop() }
     }
 }
