@@ -57,159 +57,163 @@ final class FailoverLog: @unchecked Sendable {
     }
 }
 
-/// Pools configured with target_session_attrs=read-write while the primary is killed
-/// (`pg_ctl stop -m immediate`) and the synchronous standby promoted, with 16 workers writing.
-/// No write the pool acknowledged may be missing on the new primary; every caller-visible error
-/// is operational; the pools recover by themselves and nothing hangs.
-@Suite(.serialized) struct FailoverTests {
-    static let workers = 16
+extension ClusterIntegrationTests {
+    /// Pools configured with target_session_attrs=read-write while the primary is killed
+    /// (`pg_ctl stop -m immediate`) and the synchronous standby promoted, with 16 workers writing.
+    /// No write the pool acknowledged may be missing on the new primary; every caller-visible error
+    /// is operational; the pools recover by themselves and nothing hangs.
+    @Suite(.serialized) struct FailoverTests {
+        static let workers = 16
 
-    private static func prepare() throws -> (ReplicatedCluster, String) {
-        let cluster = try ReplicatedCluster.start(standbys: 1, synchronous: true)
-        do {
-            try cluster.sql(cluster.primary, "CREATE TABLE acked (worker int, seq int, PRIMARY KEY (worker, seq))")
-            try cluster.waitForReplay()
-        } catch {
-            cluster.stop()
-            throw error
-        }
-        let dsn = cluster.dsn([cluster.primary, cluster.standbys[0]], extra: "target_session_attrs=read-write connect_timeout=2")
-        return (cluster, dsn)
-    }
-
-    /// Kills the primary once writes flow, promotes the standby, waits for a write on it, then
-    /// checks every acknowledged write is on the new primary.
-    private static func failOver(_ cluster: ReplicatedCluster, _ log: FailoverLog, label: String) throws {
-        let standby = cluster.standbys[0]
-        let started = Date()
-        while log.ackedWrites.count < 200 && Date().timeIntervalSince(started) < 30 { usleep(20_000) }
-        log.markKilled()
-        let killStarted = Date()
-        try cluster.stopImmediately(cluster.primary)
-        try cluster.promote(standby)
-        let promotedAfter = Date().timeIntervalSince(killStarted)
-        let deadline = Date().addingTimeInterval(60)
-        while !log.recovered && Date() < deadline { usleep(10_000) }
-        usleep(500_000)  // keep writing on the new primary for a moment
-        log.stop()
-        #expect(log.recovered, "\(label): no write reached the new primary within 60 s")
-        let present = Set(try cluster.sql(standby, "SELECT worker || ':' || seq FROM acked").split(separator: "\n").map(String.init))
-        let acked = log.ackedWrites
-        let lost = acked.subtracting(present)
-        #expect(lost.isEmpty, "\(label): \(lost.count) acknowledged writes missing on the new primary: \(lost.prefix(5))")
-        #expect(log.nonOperationalErrors.isEmpty, "\(label): \(log.nonOperationalErrors.prefix(3))")
-        let recovery = log.recoverySeconds.map { String(format: "%.3f", $0) } ?? "-"
-        print("FAILOVER \(label): workers=\(workers) acked=\(acked.count) present=\(present.count) lost=\(lost.count) "
-              + "promote_done_after=\(String(format: "%.3f", promotedAfter))s recovery=\(recovery)s errors=\(log.errorCounts)")
-    }
-
-    /// A pooled connection whose backend died while it sat idle is replaced when acquired, without
-    /// the caller seeing an error (no prePing needed: the end of file is already on the socket).
-    @Test func connectionKilledWhileIdleIsReplaced() async throws {
-        let server = try TestServer.shared()
-        let admin = try await onOwnThread { try Connection.connect(server.dsn()) }
-        @Sendable func terminate(_ pid: Int32) throws {
-            _ = try admin.simpleQuery("SELECT pg_terminate_backend(\(pid))")
-            usleep(200_000)  // let the FATAL and the end of file reach the idle socket
+        private static func prepare() throws -> (ReplicatedCluster, String) {
+            let cluster = try ReplicatedCluster.start(standbys: 1, synchronous: true)
+            do {
+                try cluster.sql(cluster.primary, "CREATE TABLE acked (worker int, seq int, PRIMARY KEY (worker, seq))")
+                try cluster.waitForReplay()
+            } catch {
+                cluster.stop()
+                throw error
+            }
+            let dsn = cluster.dsn([cluster.primary, cluster.standbys[0]], extra: "target_session_attrs=read-write connect_timeout=2")
+            return (cluster, dsn)
         }
 
-        try await onOwnThread {
-            let pool = try ConnectionPool(server.dsn(), configuration: PoolConfiguration(maxConnections: 1))
-            defer { pool.close() }
-            let first = try pool.withConnection { c in c.backendPID }
-            try terminate(try #require(first))
-            let second = try pool.withConnection { c in (c.backendPID, try c.simpleQuery("SELECT 1").first?.rows.first?[0]) }
-            #expect(second.0 != first && second.1 == "1")
-            #expect(pool.stats.discarded >= 1)
+        /// Kills the primary once writes flow, promotes the standby, waits for a write on it, then
+        /// checks every acknowledged write is on the new primary.
+        private static func failOver(_ cluster: ReplicatedCluster, _ log: FailoverLog, label: String) throws {
+            let standby = cluster.standbys[0]
+            let started = Date()
+            while log.ackedWrites.count < 200 && Date().timeIntervalSince(started) < 30 { usleep(20_000) }
+            log.markKilled()
+            let killStarted = Date()
+            try cluster.stopImmediately(cluster.primary)
+            try cluster.promote(standby)
+            let promotedAfter = Date().timeIntervalSince(killStarted)
+            let deadline = Date().addingTimeInterval(60)
+            while !log.recovered && Date() < deadline { usleep(10_000) }
+            usleep(500_000)  // keep writing on the new primary for a moment
+            log.stop()
+            #expect(log.recovered, "\(label): no write reached the new primary within 60 s")
+            let present = Set(try cluster.sql(standby, "SELECT worker || ':' || seq FROM acked").split(separator: "\n").map(String.init))
+            let acked = log.ackedWrites
+            let lost = acked.subtracting(present)
+            #expect(lost.isEmpty, "\(label): \(lost.count) acknowledged writes missing on the new primary: \(lost.prefix(5))")
+            #expect(log.nonOperationalErrors.isEmpty, "\(label): \(log.nonOperationalErrors.prefix(3))")
+            let recovery = log.recoverySeconds.map { String(format: "%.3f", $0) } ?? "-"
+            print("FAILOVER \(label): workers=\(workers) acked=\(acked.count) present=\(present.count) lost=\(lost.count) "
+                  + "promote_done_after=\(String(format: "%.3f", promotedAfter))s recovery=\(recovery)s errors=\(log.errorCounts)")
         }
 
-        let apool = try AsyncConnectionPool(server.dsn(), configuration: PoolConfiguration(maxConnections: 1))
-        let afirst = try await apool.withConnection { c in c.backendPID }
-        let pid = try #require(afirst)
-        try await onOwnThread { try terminate(pid) }
-        let asecond = try await apool.withConnection { c in (c.backendPID, try await c.simpleQuery("SELECT 1").first?.rows.first?[0]) }
-        #expect(asecond.0 != afirst && asecond.1 == "1")
-        await apool.close()
-        admin.close()
-    }
+        /// A pooled connection whose backend died while it sat idle is replaced when acquired, without
+        /// the caller seeing an error (no prePing needed: the end of file is already on the socket).
+        @Test func connectionKilledWhileIdleIsReplaced() async throws {
+            let server = try TestServer.shared()
+            let admin = try await onOwnThread { try Connection.connect(server.dsn()) }
+            @Sendable func terminate(_ pid: Int32) throws {
+                _ = try admin.simpleQuery("SELECT pg_terminate_backend(\(pid))")
+                usleep(200_000)  // let the FATAL and the end of file reach the idle socket
+            }
 
-    @Test func blockingPoolSurvivesFailover() throws {
-        let (cluster, dsn) = try Self.prepare()
-        defer { cluster.stop() }
-        let newPrimaryPort = cluster.standbys[0].port
-        let pool = try ConnectionPool(dsn, configuration: PoolConfiguration(maxConnections: Self.workers, acquireTimeout: 30))
-        let log = FailoverLog()
-        let group = DispatchGroup()
-        for worker in 0..<Self.workers {
-            group.enter()
-            Thread {
-                defer { group.leave() }
-                var seq = 0
-                while !log.isStopped {
-                    seq += 1
-                    do {
-                        let port = try pool.withConnection { c in
-                            _ = try c.query("INSERT INTO acked VALUES (\(worker), \(seq))")
-                            return c.host.port
+            try await onOwnThread {
+                let pool = try ConnectionPool(server.dsn(), configuration: PoolConfiguration(maxConnections: 1))
+                defer { pool.close() }
+                let first = try pool.withConnection { c in c.backendPID }
+                try terminate(try #require(first))
+                let second = try pool.withConnection { c in (c.backendPID, try c.simpleQuery("SELECT 1").first?.rows.first?[0]) }
+                #expect(second.0 != first && second.1 == "1")
+                #expect(pool.stats.discarded >= 1)
+            }
+
+            let apool = try AsyncConnectionPool(server.dsn(), configuration: PoolConfiguration(maxConnections: 1))
+            let afirst = try await apool.withConnection { c in c.backendPID }
+            let pid = try #require(afirst)
+            try await onOwnThread { try terminate(pid) }
+            let asecond = try await apool.withConnection { c in (c.backendPID, try await c.simpleQuery("SELECT 1").first?.rows.first?[0]) }
+            #expect(asecond.0 != afirst && asecond.1 == "1")
+            await apool.close()
+            admin.close()
+        }
+
+        @Test func blockingPoolSurvivesFailover() throws {
+            let (cluster, dsn) = try Self.prepare()
+            defer { cluster.stop() }
+            let newPrimaryPort = cluster.standbys[0].port
+            let pool = try ConnectionPool(dsn, configuration: PoolConfiguration(maxConnections: Self.workers, acquireTimeout: 30))
+            let log = FailoverLog()
+            let group = DispatchGroup()
+            for worker in 0..<Self.workers {
+                group.enter()
+                Thread {
+                    defer { group.leave() }
+                    var seq = 0
+                    while !log.isStopped {
+                        seq += 1
+                        do {
+                            let port = try pool.withConnection { c in
+                                _ = try c.query("INSERT INTO acked VALUES (\(worker), \(seq))")
+                                return c.host.port
+                            }
+                            log.ack(worker: worker, seq: seq, onPort: port, newPrimaryPort: newPrimaryPort)
+                        } catch {
+                            log.failure(error)
                         }
-                        log.ack(worker: worker, seq: seq, onPort: port, newPrimaryPort: newPrimaryPort)
-                    } catch {
-                        log.failure(error)
+                        usleep(2_000)  // steady load without hogging a small machine
                     }
-                }
-            }.start()
+                }.start()
+            }
+            var failure: (any Error)?
+            do { try Self.failOver(cluster, log, label: "ConnectionPool") } catch { failure = error }
+            log.stop()
+            #expect(group.wait(timeout: .now() + 60) == .success, "writers did not finish: a call hung")
+            #expect(pool.close(timeout: 10))
+            if let failure { throw failure }
         }
-        var failure: (any Error)?
-        do { try Self.failOver(cluster, log, label: "ConnectionPool") } catch { failure = error }
-        log.stop()
-        #expect(group.wait(timeout: .now() + 60) == .success, "writers did not finish: a call hung")
-        #expect(pool.close(timeout: 10))
-        if let failure { throw failure }
-    }
 
-    @Test func asyncPoolSurvivesFailover() async throws {
-        let (cluster, dsn) = try await onOwnThread { try Self.prepare() }
-        let newPrimaryPort = cluster.standbys[0].port
-        let pool = try AsyncConnectionPool(dsn, configuration: PoolConfiguration(maxConnections: Self.workers, acquireTimeout: 30))
-        let log = FailoverLog()
-        let writers = Task {
-            await withTaskGroup(of: Void.self) { group in
-                for worker in 0..<Self.workers {
-                    group.addTask {
-                        var seq = 0
-                        while !log.isStopped {
-                            seq += 1
-                            do {
-                                let port = try await pool.withConnection { c in
-                                    _ = try await c.execute("INSERT INTO acked VALUES ($1, $2)", [worker, seq])
-                                    return c.connection.host.port
+        @Test func asyncPoolSurvivesFailover() async throws {
+            let (cluster, dsn) = try await onOwnThread { try Self.prepare() }
+            let newPrimaryPort = cluster.standbys[0].port
+            let pool = try AsyncConnectionPool(dsn, configuration: PoolConfiguration(maxConnections: Self.workers, acquireTimeout: 30))
+            let log = FailoverLog()
+            let writers = Task {
+                await withTaskGroup(of: Void.self) { group in
+                    for worker in 0..<Self.workers {
+                        group.addTask {
+                            var seq = 0
+                            while !log.isStopped {
+                                seq += 1
+                                do {
+                                    let port = try await pool.withConnection { c in
+                                        _ = try await c.execute("INSERT INTO acked VALUES ($1, $2)", [worker, seq])
+                                        return c.connection.host.port
+                                    }
+                                    log.ack(worker: worker, seq: seq, onPort: port, newPrimaryPort: newPrimaryPort)
+                                } catch {
+                                    log.failure(error)
                                 }
-                                log.ack(worker: worker, seq: seq, onPort: port, newPrimaryPort: newPrimaryPort)
-                            } catch {
-                                log.failure(error)
+                                try? await Task.sleep(nanoseconds: 2_000_000)  // steady load without hogging a small machine
                             }
                         }
                     }
                 }
             }
+            var failure: (any Error)?
+            do {
+                try await onOwnThread { try Self.failOver(cluster, log, label: "AsyncConnectionPool") }
+            } catch {
+                failure = error
+            }
+            log.stop()
+            let finished = SharedBox(false)
+            let watchdog = Task.detached {
+                try? await Task.sleep(nanoseconds: 60_000_000_000)
+                if !finished.value { Issue.record("async writers did not finish: a call hung") }
+            }
+            await writers.value
+            finished.withValue { $0 = true }
+            watchdog.cancel()
+            #expect(await pool.close(timeout: 10))
+            try await onOwnThread { cluster.stop() }
+            if let failure { throw failure }
         }
-        var failure: (any Error)?
-        do {
-            try await onOwnThread { try Self.failOver(cluster, log, label: "AsyncConnectionPool") }
-        } catch {
-            failure = error
-        }
-        log.stop()
-        let finished = SharedBox(false)
-        let watchdog = Task.detached {
-            try? await Task.sleep(nanoseconds: 60_000_000_000)
-            if !finished.value { Issue.record("async writers did not finish: a call hung") }
-        }
-        await writers.value
-        finished.withValue { $0 = true }
-        watchdog.cancel()
-        #expect(await pool.close(timeout: 10))
-        try await onOwnThread { cluster.stop() }
-        if let failure { throw failure }
     }
 }

@@ -177,94 +177,100 @@ private func serverPort(_ connection: Connection) throws -> Int {
     }
 }
 
-/// target_session_attrs and load_balance_hosts against a real primary with two streaming standbys.
-@Suite(.serialized) struct ReplicatedClusterTests {
-    @Test func everyTargetSessionAttrsValueInBothOrders() throws {
-        let cluster = try ReplicatedCluster.shared()
-        let p = cluster.primary, s = cluster.standbys[0]
-        let expected: [(TargetSessionAttributes, ReplicatedCluster.Node)] = [
-            (.readWrite, p), (.readOnly, s), (.primary, p), (.standby, s), (.preferStandby, s),
-        ]
-        for order in [[p, s], [s, p]] {
-            for (attrs, node) in expected {
-                let connection = try Connection.connect(cluster.dsn(order, extra: "target_session_attrs=\(attrs.rawValue)"))
-                #expect(try serverPort(connection) == node.port, "\(attrs.rawValue) over \(order.map(\.name))")
+/// The suites that start clusters, PgBouncer or many client threads run one after another (not
+/// alongside each other), to keep the load on a small CI machine down.
+@Suite(.serialized) enum ClusterIntegrationTests {}
+
+extension ClusterIntegrationTests {
+    /// target_session_attrs and load_balance_hosts against a real primary with two streaming standbys.
+    @Suite(.serialized) struct ReplicatedClusterTests {
+        @Test func everyTargetSessionAttrsValueInBothOrders() throws {
+            let cluster = try ReplicatedCluster.shared()
+            let p = cluster.primary, s = cluster.standbys[0]
+            let expected: [(TargetSessionAttributes, ReplicatedCluster.Node)] = [
+                (.readWrite, p), (.readOnly, s), (.primary, p), (.standby, s), (.preferStandby, s),
+            ]
+            for order in [[p, s], [s, p]] {
+                for (attrs, node) in expected {
+                    let connection = try Connection.connect(cluster.dsn(order, extra: "target_session_attrs=\(attrs.rawValue)"))
+                    #expect(try serverPort(connection) == node.port, "\(attrs.rawValue) over \(order.map(\.name))")
+                    connection.close()
+                }
+                let any = try Connection.connect(cluster.dsn(order, extra: "target_session_attrs=any"))
+                #expect(try serverPort(any) == order[0].port)
+                any.close()
+            }
+            // prefer-standby with no standby in the list falls back to any server.
+            let fallback = try Connection.connect(cluster.dsn([p, p], extra: "target_session_attrs=prefer-standby"))
+            #expect(try serverPort(fallback) == p.port)
+            fallback.close()
+            // PGTARGETSESSIONATTRS applies when the string does not say.
+            let configuration = try ConnectionConfiguration.parse(cluster.dsn([p, s]), environment: ["PGTARGETSESSIONATTRS": "standby"])
+            let fromEnvironment = try Connection(configuration: configuration)
+            #expect(try serverPort(fromEnvironment) == s.port)
+            fromEnvironment.close()
+        }
+
+        @Test func noSuitableServerReportsEachHostAsPsqlDoes() throws {
+            let cluster = try ReplicatedCluster.shared()
+            let p = cluster.primary, s1 = cluster.standbys[0], s2 = cluster.standbys[1]
+            let cases: [(String, String)] = [
+                (cluster.dsn([s1, s2], extra: "target_session_attrs=read-write"), "session is read-only"),
+                (cluster.dsn([s1, s2], extra: "target_session_attrs=primary"), "server is in hot standby mode"),
+                (cluster.dsn([p], extra: "target_session_attrs=read-only"), "session is not read-only"),
+                (cluster.dsn([p], extra: "target_session_attrs=standby"), "server is not in hot standby mode"),
+            ]
+            let psql = cluster.binDirectory + "/psql"
+            for (conninfo, reason) in cases {
+                var message = ""
+                do {
+                    _ = try Connection.connect(conninfo)
+                    Issue.record("connected: \(conninfo)")
+                } catch {
+                    message = error.message
+                }
+                #expect(message.contains(reason))
+                let oracle = try runProcess(psql, ["-X", "-d", conninfo, "-c", "SELECT 1"], environment: ["PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"])
+                #expect(oracle.status == 2)
+                #expect(message + "\n" == oracle.stderr.replacingOccurrences(of: "psql: error: ", with: ""))
+            }
+        }
+
+        @Test func loadBalanceHostsRandomSpreadsConnections() throws {
+            let cluster = try ReplicatedCluster.shared()
+            let s1 = cluster.standbys[0], s2 = cluster.standbys[1]
+            var counts: [Int: Int] = [:]
+            for _ in 0..<200 {
+                let connection = try Connection.connect(cluster.dsn([s1, s2], extra: "load_balance_hosts=random"))
+                counts[connection.host.port, default: 0] += 1
                 connection.close()
             }
-            let any = try Connection.connect(cluster.dsn(order, extra: "target_session_attrs=any"))
-            #expect(try serverPort(any) == order[0].port)
-            any.close()
-        }
-        // prefer-standby with no standby in the list falls back to any server.
-        let fallback = try Connection.connect(cluster.dsn([p, p], extra: "target_session_attrs=prefer-standby"))
-        #expect(try serverPort(fallback) == p.port)
-        fallback.close()
-        // PGTARGETSESSIONATTRS applies when the string does not say.
-        let configuration = try ConnectionConfiguration.parse(cluster.dsn([p, s]), environment: ["PGTARGETSESSIONATTRS": "standby"])
-        let fromEnvironment = try Connection(configuration: configuration)
-        #expect(try serverPort(fromEnvironment) == s.port)
-        fromEnvironment.close()
-    }
-
-    @Test func noSuitableServerReportsEachHostAsPsqlDoes() throws {
-        let cluster = try ReplicatedCluster.shared()
-        let p = cluster.primary, s1 = cluster.standbys[0], s2 = cluster.standbys[1]
-        let cases: [(String, String)] = [
-            (cluster.dsn([s1, s2], extra: "target_session_attrs=read-write"), "session is read-only"),
-            (cluster.dsn([s1, s2], extra: "target_session_attrs=primary"), "server is in hot standby mode"),
-            (cluster.dsn([p], extra: "target_session_attrs=read-only"), "session is not read-only"),
-            (cluster.dsn([p], extra: "target_session_attrs=standby"), "server is not in hot standby mode"),
-        ]
-        let psql = cluster.binDirectory + "/psql"
-        for (conninfo, reason) in cases {
-            var message = ""
-            do {
-                _ = try Connection.connect(conninfo)
-                Issue.record("connected: \(conninfo)")
-            } catch {
-                message = error.message
+            #expect(counts.values.reduce(0, +) == 200)
+            for node in [s1, s2] {
+                #expect((70...130).contains(counts[node.port] ?? 0), "\(node.name): \(counts[node.port] ?? 0) of 200")
             }
-            #expect(message.contains(reason))
-            let oracle = try runProcess(psql, ["-X", "-d", conninfo, "-c", "SELECT 1"], environment: ["PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"])
-            #expect(oracle.status == 2)
-            #expect(message + "\n" == oracle.stderr.replacingOccurrences(of: "psql: error: ", with: ""))
+            // disable (the default) always takes the first host that works.
+            for _ in 0..<5 {
+                let connection = try Connection.connect(cluster.dsn([s1, s2], extra: "load_balance_hosts=disable"))
+                #expect(connection.host.port == s1.port)
+                connection.close()
+            }
+            // random with target_session_attrs still lands on a suitable server.
+            for _ in 0..<10 {
+                let connection = try Connection.connect(
+                    cluster.dsn([s1, cluster.primary, s2], extra: "load_balance_hosts=random target_session_attrs=read-write"))
+                #expect(try serverPort(connection) == cluster.primary.port)
+                connection.close()
+            }
         }
-    }
 
-    @Test func loadBalanceHostsRandomSpreadsConnections() throws {
-        let cluster = try ReplicatedCluster.shared()
-        let s1 = cluster.standbys[0], s2 = cluster.standbys[1]
-        var counts: [Int: Int] = [:]
-        for _ in 0..<200 {
-            let connection = try Connection.connect(cluster.dsn([s1, s2], extra: "load_balance_hosts=random"))
-            counts[connection.host.port, default: 0] += 1
-            connection.close()
-        }
-        #expect(counts.values.reduce(0, +) == 200)
-        for node in [s1, s2] {
-            #expect((70...130).contains(counts[node.port] ?? 0), "\(node.name): \(counts[node.port] ?? 0) of 200")
-        }
-        // disable (the default) always takes the first host that works.
-        for _ in 0..<5 {
-            let connection = try Connection.connect(cluster.dsn([s1, s2], extra: "load_balance_hosts=disable"))
-            #expect(connection.host.port == s1.port)
-            connection.close()
-        }
-        // random with target_session_attrs still lands on a suitable server.
-        for _ in 0..<10 {
-            let connection = try Connection.connect(
-                cluster.dsn([s1, cluster.primary, s2], extra: "load_balance_hosts=random target_session_attrs=read-write"))
+        @Test func uriWithSeveralHosts() throws {
+            let cluster = try ReplicatedCluster.shared()
+            let uri = "postgresql://127.0.0.1:\(cluster.standbys[0].port),127.0.0.1:\(cluster.primary.port)/pgwire_test?user=pgwire_trust&sslmode=disable&target_session_attrs=read-write"
+            let connection = try Connection.connect(uri)
+            defer { connection.close() }
             #expect(try serverPort(connection) == cluster.primary.port)
-            connection.close()
         }
-    }
-
-    @Test func uriWithSeveralHosts() throws {
-        let cluster = try ReplicatedCluster.shared()
-        let uri = "postgresql://127.0.0.1:\(cluster.standbys[0].port),127.0.0.1:\(cluster.primary.port)/pgwire_test?user=pgwire_trust&sslmode=disable&target_session_attrs=read-write"
-        let connection = try Connection.connect(uri)
-        defer { connection.close() }
-        #expect(try serverPort(connection) == cluster.primary.port)
     }
 }
 
