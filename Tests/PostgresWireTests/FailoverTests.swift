@@ -80,7 +80,25 @@ extension ClusterIntegrationTests {
 
         /// Kills the primary once writes flow, promotes the standby, waits for a write on it, then
         /// checks every acknowledged write is on the new primary.
-        private static func failOver(_ cluster: ReplicatedCluster, _ log: FailoverLog, label: String) throws {
+        /// What `failOver` found, checked by the test itself (expectations are recorded in the
+        /// test's context, not on the helper thread that runs the failover).
+        struct Outcome: Sendable {
+            var recovered = false
+            var lost: [String] = []
+            var nonOperational: [String] = []
+            var writersFinished = true
+            var poolClosed = true
+        }
+
+        private static func check(_ outcome: Outcome, label: String) {
+            #expect(outcome.recovered, "\(label): no write reached the new primary within 60 s")
+            #expect(outcome.lost.isEmpty, "\(label): \(outcome.lost.count) acknowledged writes missing on the new primary: \(outcome.lost.prefix(5))")
+            #expect(outcome.nonOperational.isEmpty, "\(label): \(outcome.nonOperational.prefix(3))")
+            #expect(outcome.writersFinished, "\(label): writers did not finish: a call hung")
+            #expect(outcome.poolClosed, "\(label): the pool did not close")
+        }
+
+        private static func failOver(_ cluster: ReplicatedCluster, _ log: FailoverLog, label: String) throws -> Outcome {
             let standby = cluster.standbys[0]
             let started = Date()
             while log.ackedWrites.count < 200 && Date().timeIntervalSince(started) < 30 { usleep(20_000) }
@@ -93,15 +111,13 @@ extension ClusterIntegrationTests {
             while !log.recovered && Date() < deadline { usleep(10_000) }
             usleep(500_000)  // keep writing on the new primary for a moment
             log.stop()
-            #expect(log.recovered, "\(label): no write reached the new primary within 60 s")
             let present = Set(try cluster.sql(standby, "SELECT worker || ':' || seq FROM acked").split(separator: "\n").map(String.init))
             let acked = log.ackedWrites
             let lost = acked.subtracting(present)
-            #expect(lost.isEmpty, "\(label): \(lost.count) acknowledged writes missing on the new primary: \(lost.prefix(5))")
-            #expect(log.nonOperationalErrors.isEmpty, "\(label): \(log.nonOperationalErrors.prefix(3))")
             let recovery = log.recoverySeconds.map { String(format: "%.3f", $0) } ?? "-"
             print("FAILOVER \(label): workers=\(workers) acked=\(acked.count) present=\(present.count) lost=\(lost.count) "
                   + "promote_done_after=\(String(format: "%.3f", promotedAfter))s recovery=\(recovery)s errors=\(log.errorCounts)")
+            return Outcome(recovered: log.recovered, lost: Array(lost), nonOperational: log.nonOperationalErrors)
         }
 
         /// A pooled connection whose backend died while it sat idle is replaced when acquired, without
@@ -114,15 +130,16 @@ extension ClusterIntegrationTests {
                 usleep(200_000)  // let the FATAL and the end of file reach the idle socket
             }
 
-            try await onOwnThread {
+            let blocking = try await onOwnThread { () throws -> (Int32?, Int32?, String?, Int) in
                 let pool = try ConnectionPool(server.dsn(), configuration: PoolConfiguration(maxConnections: 1))
                 defer { pool.close() }
                 let first = try pool.withConnection { c in c.backendPID }
-                try terminate(try #require(first))
+                if let first { try terminate(first) }
                 let second = try pool.withConnection { c in (c.backendPID, try c.simpleQuery("SELECT 1").first?.rows.first?[0]) }
-                #expect(second.0 != first && second.1 == "1")
-                #expect(pool.stats.discarded >= 1)
+                return (first, second.0, second.1, pool.stats.discarded)
             }
+            #expect(blocking.0 != nil && blocking.1 != blocking.0 && blocking.2 == "1")
+            #expect(blocking.3 >= 1)
 
             let apool = try AsyncConnectionPool(server.dsn(), configuration: PoolConfiguration(maxConnections: 1))
             let afirst = try await apool.withConnection { c in c.backendPID }
@@ -134,39 +151,44 @@ extension ClusterIntegrationTests {
             admin.close()
         }
 
-        @Test func blockingPoolSurvivesFailover() throws {
-            let (cluster, dsn) = try Self.prepare()
-            defer { cluster.stop() }
-            let newPrimaryPort = cluster.standbys[0].port
-            let pool = try ConnectionPool(dsn, configuration: PoolConfiguration(maxConnections: Self.workers, acquireTimeout: 30))
-            let log = FailoverLog()
-            let group = DispatchGroup()
-            for worker in 0..<Self.workers {
-                group.enter()
-                Thread {
-                    defer { group.leave() }
-                    var seq = 0
-                    while !log.isStopped {
-                        seq += 1
-                        do {
-                            let port = try pool.withConnection { c in
-                                _ = try c.query("INSERT INTO acked VALUES (\(worker), \(seq))")
-                                return c.host.port
+        @Test func blockingPoolSurvivesFailover() async throws {
+            let outcome = try await onOwnThread { () throws -> Outcome in
+                let (cluster, dsn) = try Self.prepare()
+                defer { cluster.stop() }
+                let newPrimaryPort = cluster.standbys[0].port
+                let pool = try ConnectionPool(dsn, configuration: PoolConfiguration(maxConnections: Self.workers, acquireTimeout: 30))
+                let log = FailoverLog()
+                let group = DispatchGroup()
+                for worker in 0..<Self.workers {
+                    group.enter()
+                    Thread {
+                        defer { group.leave() }
+                        var seq = 0
+                        while !log.isStopped {
+                            seq += 1
+                            do {
+                                let port = try pool.withConnection { c in
+                                    _ = try c.query("INSERT INTO acked VALUES (\(worker), \(seq))")
+                                    return c.host.port
+                                }
+                                log.ack(worker: worker, seq: seq, onPort: port, newPrimaryPort: newPrimaryPort)
+                            } catch {
+                                log.failure(error)
                             }
-                            log.ack(worker: worker, seq: seq, onPort: port, newPrimaryPort: newPrimaryPort)
-                        } catch {
-                            log.failure(error)
+                            usleep(2_000)  // steady load without hogging a small machine
                         }
-                        usleep(2_000)  // steady load without hogging a small machine
-                    }
-                }.start()
+                    }.start()
+                }
+                var outcome = Outcome()
+                var failure: (any Error)?
+                do { outcome = try Self.failOver(cluster, log, label: "ConnectionPool") } catch { failure = error }
+                log.stop()
+                outcome.writersFinished = group.wait(timeout: .now() + 60) == .success
+                outcome.poolClosed = pool.close(timeout: 10)
+                if let failure { throw failure }
+                return outcome
             }
-            var failure: (any Error)?
-            do { try Self.failOver(cluster, log, label: "ConnectionPool") } catch { failure = error }
-            log.stop()
-            #expect(group.wait(timeout: .now() + 60) == .success, "writers did not finish: a call hung")
-            #expect(pool.close(timeout: 10))
-            if let failure { throw failure }
+            Self.check(outcome, label: "ConnectionPool")
         }
 
         @Test func asyncPoolSurvivesFailover() async throws {
@@ -197,8 +219,9 @@ extension ClusterIntegrationTests {
                 }
             }
             var failure: (any Error)?
+            var outcome = Outcome()
             do {
-                try await onOwnThread { try Self.failOver(cluster, log, label: "AsyncConnectionPool") }
+                outcome = try await onOwnThread { try Self.failOver(cluster, log, label: "AsyncConnectionPool") }
             } catch {
                 failure = error
             }
@@ -214,6 +237,7 @@ extension ClusterIntegrationTests {
             #expect(await pool.close(timeout: 10))
             try await onOwnThread { cluster.stop() }
             if let failure { throw failure }
+            Self.check(outcome, label: "AsyncConnectionPool")
         }
     }
 }
