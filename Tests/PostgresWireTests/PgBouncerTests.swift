@@ -4,8 +4,9 @@ import PostgresWireProtocol
 import Testing
 import TestSupport
 
-/// Runs `body(i)` on `count` threads at once and returns the errors they threw, as text.
-private func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) throws -> Void) -> [String] {
+/// Runs `body(i)` on `count` threads at once and returns the errors they threw, as text. Waits
+/// without holding a thread of the cooperative pool.
+private func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) throws -> Void) async -> [String] {
     let failures = SharedBox<[String]>([])
     let group = DispatchGroup()
     for i in 0..<count {
@@ -15,8 +16,9 @@ private func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) throws ->
             do { try body(i) } catch { failures.withValue { $0.append("client \(i): \(error)") } }
         }.start()
     }
-    group.wait()
-    return failures.value
+    return await withCheckedContinuation { continuation in
+        group.notify(queue: .global()) { continuation.resume(returning: failures.value) }
+    }
 }
 
 private func uniqueTable(_ prefix: String) -> String {
@@ -31,11 +33,11 @@ extension ClusterIntegrationTests {
         static let clients = 32
         static let serverPool = 4
 
-        @Test func extendedProtocolThroughTransactionPooling() throws {
-            let bouncer = try PgBouncerServer.start(poolMode: "transaction", poolSize: Self.serverPool)
+        @Test func extendedProtocolThroughTransactionPooling() async throws {
+            let bouncer = try await onOwnThread { try PgBouncerServer.start(poolMode: "transaction", poolSize: Self.serverPool) }
             defer { bouncer.stop() }
             let dsn = bouncer.dsn(extra: "statement_cache_size=0")
-            let failures = onThreads(Self.clients) { i in
+            let failures = await onThreads(Self.clients) { i in
                 let connection = try Connection.connect(dsn)
                 defer { connection.close() }
                 guard connection.options.statementCacheCapacity == 0 else { throw TestServerError("cache not off") }
@@ -61,8 +63,8 @@ extension ClusterIntegrationTests {
             #expect(failures.isEmpty, "\(failures.prefix(3))\n\(bouncer.log.suffix(2000))")
         }
 
-        @Test func targetSessionAttrsThroughPgBouncer() throws {
-            let bouncer = try PgBouncerServer.start(poolMode: "transaction", poolSize: 2)
+        @Test func targetSessionAttrsThroughPgBouncer() async throws {
+            let bouncer = try await onOwnThread { try PgBouncerServer.start(poolMode: "transaction", poolSize: 2) }
             defer { bouncer.stop() }
             for attrs in ["read-write", "primary", "prefer-standby"] {
                 let connection = try Connection.connect(bouncer.dsn(extra: "statement_cache_size=0 target_session_attrs=\(attrs)"))
@@ -79,15 +81,15 @@ extension ClusterIntegrationTests {
             }
         }
 
-        @Test func dbapiAndCopyThroughTransactionPooling() throws {
+        @Test func dbapiAndCopyThroughTransactionPooling() async throws {
             let server = try TestServer.shared()
             let table = uniqueTable("bouncer_dbapi")
             try server.execute("CREATE TABLE \(table) (client int, n int, label text)")
             defer { try? server.execute("DROP TABLE \(table)") }
-            let bouncer = try PgBouncerServer.start(poolMode: "transaction", poolSize: Self.serverPool)
+            let bouncer = try await onOwnThread { try PgBouncerServer.start(poolMode: "transaction", poolSize: Self.serverPool) }
             defer { bouncer.stop() }
             let dsn = bouncer.dsn(extra: "statement_cache_size=0")
-            let failures = onThreads(Self.clients) { i in
+            let failures = await onThreads(Self.clients) { i in
                 let conn = try Connection.open(dsn)
                 defer { conn.close() }
                 let cur = try conn.cursor()
@@ -142,12 +144,12 @@ extension ClusterIntegrationTests {
             try await onOwnThread { bouncer.stop() }
         }
 
-        @Test func blockingPoolThroughTransactionPooling() throws {
-            let bouncer = try PgBouncerServer.start(poolMode: "transaction", poolSize: Self.serverPool)
+        @Test func blockingPoolThroughTransactionPooling() async throws {
+            let bouncer = try await onOwnThread { try PgBouncerServer.start(poolMode: "transaction", poolSize: Self.serverPool) }
             defer { bouncer.stop() }
             let dsn = bouncer.dsn(extra: "statement_cache_size=0")
             let pool = try ConnectionPool(dsn, configuration: PoolConfiguration(maxConnections: Self.clients, acquireTimeout: 60))
-            let failures = onThreads(Self.clients) { i in
+            let failures = await onThreads(Self.clients) { i in
                 for j in 0..<20 {
                     let n = try pool.withConnection { c in try c.query("SELECT \(i * 100 + j)::int8 + 1").rows[0].decode(Int.self, at: 0) }
                     guard n == i * 100 + j + 1 else { throw TestServerError("wrong result") }
