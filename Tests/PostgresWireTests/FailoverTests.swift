@@ -98,7 +98,10 @@ extension ClusterIntegrationTests {
             #expect(outcome.poolClosed, "\(label): the pool did not close")
         }
 
-        private static func failOver(_ cluster: ReplicatedCluster, _ log: FailoverLog, label: String) throws -> Outcome {
+        /// `writersFinished` waits (bounded) until every writer has returned: only then is the set of
+        /// acknowledged writes final (a writer still waiting for a connection acknowledges later).
+        private static func failOver(_ cluster: ReplicatedCluster, _ log: FailoverLog, label: String,
+                                     writersFinished: () -> Bool) throws -> Outcome {
             let standby = cluster.standbys[0]
             let started = Date()
             while log.ackedWrites.count < 200 && Date().timeIntervalSince(started) < 30 { usleep(20_000) }
@@ -111,13 +114,14 @@ extension ClusterIntegrationTests {
             while !log.recovered && Date() < deadline { usleep(10_000) }
             usleep(500_000)  // keep writing on the new primary for a moment
             log.stop()
+            let finished = writersFinished()
             let present = Set(try cluster.sql(standby, "SELECT worker || ':' || seq FROM acked").split(separator: "\n").map(String.init))
             let acked = log.ackedWrites
             let lost = acked.subtracting(present)
             let recovery = log.recoverySeconds.map { String(format: "%.3f", $0) } ?? "-"
             print("FAILOVER \(label): workers=\(workers) acked=\(acked.count) present=\(present.count) lost=\(lost.count) "
                   + "promote_done_after=\(String(format: "%.3f", promotedAfter))s recovery=\(recovery)s errors=\(log.errorCounts)")
-            return Outcome(recovered: log.recovered, lost: Array(lost), nonOperational: log.nonOperationalErrors)
+            return Outcome(recovered: log.recovered, lost: Array(lost), nonOperational: log.nonOperationalErrors, writersFinished: finished)
         }
 
         /// A pooled connection whose backend died while it sat idle is replaced when acquired, without
@@ -181,9 +185,13 @@ extension ClusterIntegrationTests {
                 }
                 var outcome = Outcome()
                 var failure: (any Error)?
-                do { outcome = try Self.failOver(cluster, log, label: "ConnectionPool") } catch { failure = error }
+                do {
+                    outcome = try Self.failOver(cluster, log, label: "ConnectionPool") { group.wait(timeout: .now() + 60) == .success }
+                } catch {
+                    failure = error
+                }
                 log.stop()
-                outcome.writersFinished = group.wait(timeout: .now() + 60) == .success
+                if failure != nil { _ = group.wait(timeout: .now() + 60) }
                 outcome.poolClosed = pool.close(timeout: 10)
                 if let failure { throw failure }
                 return outcome
@@ -196,7 +204,9 @@ extension ClusterIntegrationTests {
             let newPrimaryPort = cluster.standbys[0].port
             let pool = try AsyncConnectionPool(dsn, configuration: PoolConfiguration(maxConnections: Self.workers, acquireTimeout: 30))
             let log = FailoverLog()
+            let writersDone = DispatchSemaphore(value: 0)
             let writers = Task {
+                defer { writersDone.signal() }
                 await withTaskGroup(of: Void.self) { group in
                     for worker in 0..<Self.workers {
                         group.addTask {
@@ -221,19 +231,19 @@ extension ClusterIntegrationTests {
             var failure: (any Error)?
             var outcome = Outcome()
             do {
-                outcome = try await onOwnThread { try Self.failOver(cluster, log, label: "AsyncConnectionPool") }
+                outcome = try await onOwnThread {
+                    try Self.failOver(cluster, log, label: "AsyncConnectionPool") { writersDone.wait(timeout: .now() + 60) == .success }
+                }
             } catch {
                 failure = error
             }
             log.stop()
-            let finished = SharedBox(false)
-            let watchdog = Task.detached {
-                try? await Task.sleep(nanoseconds: 60_000_000_000)
-                if !finished.value { Issue.record("async writers did not finish: a call hung") }
+            if failure == nil && !outcome.writersFinished {
+                // A writer hung: report it rather than wait for it.
+                Self.check(outcome, label: "AsyncConnectionPool")
+                return
             }
             await writers.value
-            finished.withValue { $0 = true }
-            watchdog.cancel()
             #expect(await pool.close(timeout: 10))
             try await onOwnThread { cluster.stop() }
             if let failure { throw failure }
