@@ -68,7 +68,9 @@ struct QueryCommand: ParsableCommand {
             return 2
         }
         defer { tracer?.output.close() }
-        var options = ConnectionOptions()
+        // One statement per process: the unnamed statement only, so a run through PgBouncer in
+        // transaction mode never meets (or binds to) another client's named statement.
+        var options = ConnectionOptions(statementCacheMode: .unnamed)
         if binary {
             options.binaryResultTypes = { @Sendable (type: PostgresDataType) -> Bool in PostgresTextRenderer.supportsBinary(type) }
         } else {

@@ -35,6 +35,15 @@ public enum TargetSessionAttributes: String, Sendable, CaseIterable {
     case preferStandby = "prefer-standby"
 }
 
+/// libpq 16's `load_balance_hosts`.
+public enum LoadBalanceHosts: String, Sendable, CaseIterable {
+    /// Hosts (and the addresses of each host name) are tried in the order given.
+    case disable
+    /// Hosts, and the addresses of each host name, are tried in a random order, drawn anew for
+    /// each connection attempt.
+    case random
+}
+
 /// A bad connection string, environment value or option. `message` uses libpq's wording
 /// (without libpq's trailing newline) and never contains a password.
 public struct ConfigurationError: Error, Sendable, CustomStringConvertible, Equatable {

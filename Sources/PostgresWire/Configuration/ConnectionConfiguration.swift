@@ -95,6 +95,13 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible, Custom
     public var gsslib: String?
     public var service: String?
     public var targetSessionAttributes: TargetSessionAttributes
+    /// `load_balance_hosts` (libpq 16): try the hosts in order (`disable`, the default) or in a
+    /// random order drawn per connection attempt.
+    public var loadBalanceHosts: LoadBalanceHosts
+    /// `statement_cache_size` (asyncpg's keyword): when given, overrides
+    /// `ConnectionOptions.statementCacheCapacity`; 0 = only the unnamed statement is used (for
+    /// PgBouncer in transaction mode). nil when not given.
+    public var statementCacheSize: Int?
     /// TCP keepalives on (default) or off.
     public var keepalives: Bool
     public var keepalivesIdle: Int?
@@ -262,6 +269,16 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible, Custom
         let targetSessionAttributes = try enumValue(
             opts["target_session_attrs"] ?? "any", option: "target_session_attrs", as: TargetSessionAttributes.self)
 
+        let loadBalanceHosts = try enumValue(
+            opts["load_balance_hosts"] ?? "disable", option: "load_balance_hosts", as: LoadBalanceHosts.self)
+        var statementCacheSize: Int? = nil
+        if let text = nonEmpty("statement_cache_size") {
+            guard let size = Int(text), size >= 0 else {
+                throw ConfigurationError("invalid statement_cache_size value: \"\(text)\"")
+            }
+            statementCacheSize = size
+        }
+
         var clientEncoding = nonEmpty("client_encoding") ?? "UTF8"
         if clientEncoding == "auto" {
             clientEncoding = LocalSystem.encodingFromLocale(environment: environment)
@@ -361,6 +378,8 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible, Custom
             gsslib: opts["gsslib"],
             service: opts["service"],
             targetSessionAttributes: targetSessionAttributes,
+            loadBalanceHosts: loadBalanceHosts,
+            statementCacheSize: statementCacheSize,
             keepalives: keepalives,
             keepalivesIdle: keepalivesIdle,
             keepalivesInterval: keepalivesInterval,

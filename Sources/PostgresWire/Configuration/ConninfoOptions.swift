@@ -1,4 +1,5 @@
-// The connection options libpq 15 knows (fe-connect.c's PQconninfoOptions), in libpq's order.
+// The connection options libpq 15 knows (fe-connect.c's PQconninfoOptions), in libpq's order, then
+// the few this driver adds (libpq 16/17's sslnegotiation and load_balance_hosts, statement_cache_size).
 
 struct ConninfoOption: Sendable {
     /// The keyword used in connection strings.
@@ -51,6 +52,10 @@ enum ConninfoOptions {
         .init(keyword: "gsslib", environmentVariable: "PGGSSLIB", compiledDefault: nil, isSecret: false),
         .init(keyword: "replication", environmentVariable: nil, compiledDefault: nil, isSecret: false),
         .init(keyword: "target_session_attrs", environmentVariable: "PGTARGETSESSIONATTRS", compiledDefault: "any", isSecret: false),
+        // libpq 16's (not in libpq 15); no compiled-in default so resolved strings stay as libpq 15 shows them.
+        .init(keyword: "load_balance_hosts", environmentVariable: "PGLOADBALANCEHOSTS", compiledDefault: nil, isSecret: false),
+        // Not libpq's: asyncpg's name for the prepared-statement cache size (0 = unnamed statements only).
+        .init(keyword: "statement_cache_size", environmentVariable: nil, compiledDefault: nil, isSecret: false),
     ]
 
     static let keywords: Set<String> = Set(all.map(\.keyword))

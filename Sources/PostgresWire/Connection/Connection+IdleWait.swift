@@ -35,7 +35,7 @@ extension Connection {
 
     /// Dispatches every complete message already buffered and, when the socket is readable (or TLS
     /// holds bytes), what one non-blocking read brings. Returns the descriptor to poll.
-    private func dispatchAvailableAsynchronousMessages(socketReadable: Bool) throws(PostgresError) -> Int32 {
+    func dispatchAvailableAsynchronousMessages(socketReadable: Bool) throws(PostgresError) -> Int32 {
         lock.lock()
         defer { lock.unlock() }
         try checkUsable()

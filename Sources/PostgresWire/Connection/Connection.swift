@@ -11,6 +11,9 @@ public final class Connection: @unchecked Sendable {
     public let configuration: ConnectionConfiguration
     /// The host entry this connection reached.
     public let host: ConnectionConfiguration.Host
+    /// The address actually connected to: `host` with `hostaddr` set to the numeric address a
+    /// TCP host name resolved to (cancel requests go there too).
+    public let address: ConnectionConfiguration.Host
     public let logger: Logger
 
     let lock = NSLock()
@@ -59,31 +62,28 @@ public final class Connection: @unchecked Sendable {
         return try Connection(configuration: configuration, options: options, logger: logger, tracer: tracer)
     }
 
-    /// Opens a connection, trying each host of the configuration in order (libpq's multi-host rule).
+    /// Opens a connection with libpq's multi-host rules: each host of the configuration in turn
+    /// (shuffled with load_balance_hosts=random), each address of a host name as its own attempt
+    /// bounded by connect_timeout, until a server suits target_session_attrs. When every attempt
+    /// fails the error lists each one; a server refusing the session (authentication) ends the search.
     public convenience init(configuration: ConnectionConfiguration, options: ConnectionOptions = ConnectionOptions(),
                             logger: Logger? = nil, tracer: (any MessageTracer)? = nil) throws(PostgresError) {
         let logger = logger ?? Logger(label: "PostgresWire")
-        var firstError: PostgresError?
-        for host in configuration.hosts {
-            do {
-                let session = try Self.establish(configuration: configuration, host: host, logger: logger, tracer: tracer)
-                self.init(configuration: configuration, options: options, host: host, logger: logger, tracer: tracer, session: session)
-                return
-            } catch {
-                logger.debug("connection attempt failed", metadata: ["host": "\(host.host)", "error": "\(error.message)"])
-                if firstError == nil { firstError = error }
-            }
-        }
-        throw firstError ?? .connectionFailed("no host to connect to")
+        let reached = try Self.establishAny(configuration: configuration, logger: logger, tracer: tracer)
+        var options = options
+        if let size = configuration.statementCacheSize { options.statementCacheCapacity = size }
+        self.init(configuration: configuration, options: options, host: reached.host, address: reached.address,
+                  logger: logger, tracer: tracer, session: reached.session)
     }
 
-    private init(configuration: ConnectionConfiguration, options: ConnectionOptions, host: ConnectionConfiguration.Host, logger: Logger,
-                 tracer: (any MessageTracer)?, session: EstablishedSession) {
+    private init(configuration: ConnectionConfiguration, options: ConnectionOptions, host: ConnectionConfiguration.Host,
+                 address: ConnectionConfiguration.Host, logger: Logger, tracer: (any MessageTracer)?, session: EstablishedSession) {
         self.tracer = tracer
         self.options = options
         self.statementCache = StatementCache(capacity: options.statementCacheMode == .named ? options.statementCacheCapacity : 0)
         self.configuration = configuration
         self.host = host
+        self.address = address
         self.logger = logger
         self.transport = session.transport
         self.decoder = session.decoder
@@ -315,7 +315,7 @@ public final class Connection: @unchecked Sendable {
     public func cancel() throws(PostgresError) {
         guard let key = backendKeyData else { throw .invalidUsage("the server sent no BackendKeyData; cancellation is impossible") }
         let deadline = configuration.connectTimeout.map { Deadline(secondsFromNow: $0) }
-        let socket = try Self.openTransport(host, deadline: deadline)
+        let socket = try Self.openTransport(address, deadline: deadline)
         defer { socket.close() }
         let bytes = FrontendMessage.cancelRequest(CancelRequest(processID: key.processID, secretKey: key.secretKey)).encoded
         try socket.writeAll(bytes, deadline: deadline)

@@ -139,7 +139,9 @@ public final class AsyncConnectionPool: Sendable {
 
     private func check(_ entry: PoolCore<AsyncConnection>.Entry) async -> AsyncConnection? {
         let connection = entry.resource
-        var ok = !connection.isClosed && !core.isExpired(entry)
+        // A server gone away (or no longer suiting target_session_attrs) while the connection
+        // sat idle shows without a round trip: replace it rather than hand it out.
+        var ok = !core.isExpired(entry) && connection.connection.isUsableAfterIdle()
         if ok, configuration.prePing {
             do { _ = try await Task { try await connection.simpleQuery("") }.value } catch { ok = false }
         }

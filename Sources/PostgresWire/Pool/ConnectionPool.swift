@@ -113,7 +113,9 @@ public final class ConnectionPool: @unchecked Sendable {
     /// Validates an idle connection; replaces (closes) it and returns nil if unusable.
     private func check(_ entry: PoolCore<Connection>.Entry) -> Connection? {
         let connection = entry.resource
-        var ok = !connection.isClosed && !core.isExpired(entry)
+        // A server gone away (or no longer suiting target_session_attrs) while the connection
+        // sat idle shows without a round trip: replace it rather than hand it out.
+        var ok = !core.isExpired(entry) && connection.isUsableAfterIdle()
         if ok, configuration.prePing {
             do { try connection.simpleQuery("") } catch { ok = false }
         }

@@ -57,10 +57,9 @@ extension Connection {
     }
 
     /// Connects to one host and runs startup and authentication, negotiating TLS as sslmode,
-    /// sslnegotiation and the other ssl* parameters say; connect_timeout bounds all of it.
-    static func establish(configuration: ConnectionConfiguration, host: ConnectionConfiguration.Host, logger: Logger,
-                          tracer: (any MessageTracer)?) throws(PostgresError) -> EstablishedSession {
-        let deadline = configuration.connectTimeout.map { Deadline(secondsFromNow: $0) }
+    /// sslnegotiation and the other ssl* parameters say; `deadline` (connect_timeout) bounds all of it.
+    static func establish(configuration: ConnectionConfiguration, host: ConnectionConfiguration.Host, deadline: Deadline?,
+                          logger: Logger, tracer: (any MessageTracer)?) throws(PostgresError) -> EstablishedSession {
         var encryption = initialEncryption(configuration, host: host)
         var retried = false
         while true {

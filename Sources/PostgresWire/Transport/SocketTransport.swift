@@ -41,6 +41,37 @@ public final class SocketTransport: Transport, @unchecked Sendable {
         return getsockopt(fd, level, name, &value, &length) == 0 ? value : nil
     }
 
+    /// The numeric addresses `host` resolves to for a TCP connection to `port`, in getaddrinfo's
+    /// order, without duplicates (libpq tries each one as its own connection attempt).
+    public static func resolveTCP(host: String, port: Int) throws(PostgresError) -> [String] {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        #if canImport(Glibc)
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        #else
+        hints.ai_socktype = SOCK_STREAM
+        #endif
+        hints.ai_protocol = Int32(IPPROTO_TCP)
+        var result: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &result)
+        if status != 0 {
+            let reason = String(cString: gai_strerror(status))
+            throw .connectionFailed("could not translate host name \"\(host)\" to address: \(reason)")
+        }
+        defer { freeaddrinfo(result) }
+        var addresses: [String] = []
+        var cursor = result
+        while let info = cursor {
+            cursor = info.pointee.ai_next
+            let address = numericAddress(info.pointee.ai_addr, info.pointee.ai_addrlen)
+            if address != "?" && !addresses.contains(address) { addresses.append(address) }
+        }
+        if addresses.isEmpty {
+            throw .connectionFailed("could not translate host name \"\(host)\" to address: no addresses")
+        }
+        return addresses
+    }
+
     /// Connects to a TCP endpoint: every address the name resolves to (IPv6 and IPv4) is tried in order.
     public static func connectTCP(host: String, hostaddr: String?, port: Int, deadline: Deadline?) throws(PostgresError) -> SocketTransport {
         let target = hostaddr ?? host
