@@ -112,8 +112,13 @@ struct FluentPostgresWireDatabase: Database, SQLDatabase, TransactionControlData
     var dialect: any SQLDialect { sql.dialect }
     var queryLogLevel: Logger.Level? { sql.queryLogLevel }
 
+    /// Fluent expects rows and completion on the database's event loop: rows decoded on the I/O
+    /// thread are handed to the loop in order, and the promise completes there after them.
     func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> ()) -> EventLoopFuture<Void> {
-        sql.execute(sql: query, onRow)
+        let loop = eventLoop
+        return sql.execute(sql: query) { row in
+            if loop.inEventLoop { onRow(row) } else { loop.execute { onRow(row) } }
+        }
     }
 
     func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> ()) async throws {

@@ -438,10 +438,19 @@ fileprivate final class ProbingEncoder: Encoder, SingleValueEncodingContainer {
             if let optional = value as? any OptionalProtocol, optional.wrappedEncodable == nil { try append(.null); return }
             if let url = value as? URL { try append(.value(url.absoluteString)); return }
             if let p = value as? any PostgresEncodable { try append(.value(p)); return }
-            try value.encode(to: probe)
-            // Only arrays of scalars become PostgreSQL arrays; nested arrays and keyed elements make the whole value jsonb.
-            guard case .single(let e)? = probe.result else { throw NeedsJSON() }
-            try append(e)
+            // Keyed elements (structs) become jsonb elements (a jsonb[] array, as PostgresKit sends
+            // them); nested arrays make the whole value jsonb.
+            do {
+                try value.encode(to: probe)
+            } catch is NeedsJSON {
+                try append(.value(JSONBValue(bytes: Array(try encoder.json.encode(AnyEncodable(value))))))
+                return
+            }
+            switch probe.result {
+            case .single(let e)?: try append(e)
+            case nil: try append(.value(JSONBValue(bytes: Array(try encoder.json.encode(AnyEncodable(value))))))
+            case .array?: throw NeedsJSON()
+            }
         }
         mutating func encode(_ value: Bool) throws { try append(.value(value)) }
         mutating func encode(_ value: String) throws { try append(.value(value)) }
