@@ -42,7 +42,7 @@ extension DatabaseConfigurationFactory {
         do {
             configuration = try ConnectionConfiguration.parse(connectionString)
         } catch {
-            throw PostgresWire.DatabaseError.wrap(error)
+            throw PostgresWire.DatabaseError(.configuration(error))
         }
         return .postgresWire(configuration: configuration, pool: pool, options: options, json: json, sqlLogLevel: sqlLogLevel)
     }
