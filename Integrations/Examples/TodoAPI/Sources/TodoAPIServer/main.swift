@@ -9,7 +9,7 @@ try LoggingSystem.bootstrap(from: &env)
 let app = try await Application.make(env)
 do {
     try await configure(app)
-    try await app.autoMigrate()
+    try await app.autoMigrate().get()
     try await app.execute()
 } catch {
     app.logger.report(error: error)
