@@ -8,6 +8,8 @@ let package = Package(
         .library(name: "PostgresWire", targets: ["PostgresWire"]),
         .library(name: "PostgresWireProtocol", targets: ["PostgresWireProtocol"]),
         .executable(name: "pgwire", targets: ["pgwire"]),
+        // The throwaway-cluster helpers of the tests, for sibling packages' tests (Integrations/).
+        .library(name: "PostgresWireTestSupport", targets: ["TestSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -15,12 +15,20 @@ public final class AsyncConnectionPool: Sendable {
     let core: PoolCore<AsyncConnection>
     private let maintenance: PoolMaintenance
 
-    public init(_ dsn: String = "", configuration: PoolConfiguration = PoolConfiguration(), options: ConnectionOptions = ConnectionOptions()) throws {
+    public convenience init(_ dsn: String = "", configuration: PoolConfiguration = PoolConfiguration(), options: ConnectionOptions = ConnectionOptions()) throws {
+        let connectionConfiguration: ConnectionConfiguration
         do {
             connectionConfiguration = try ConnectionConfiguration.parse(dsn)
         } catch {
             throw DatabaseError(.configuration(error))
         }
+        self.init(connectionConfiguration: connectionConfiguration, configuration: configuration, options: options)
+    }
+
+    /// A pool connecting with an already parsed configuration (e.g. one built in code).
+    public init(connectionConfiguration: ConnectionConfiguration, configuration: PoolConfiguration = PoolConfiguration(),
+                options: ConnectionOptions = ConnectionOptions()) {
+        self.connectionConfiguration = connectionConfiguration
         self.configuration = configuration
         self.options = options
         let core = PoolCore<AsyncConnection>(configuration: configuration)
