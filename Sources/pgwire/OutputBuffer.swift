@@ -35,11 +35,18 @@ final class OutputBuffer {
         if bytes.count >= 64 * 1024 { flush() }
     }
 
-    /// COPY data (or other raw bytes).
+    /// COPY data (a failed write of it is reported as "could not write COPY data").
     func write<C: Collection>(bytes more: C) where C.Element == UInt8 {
         guard failure == nil else { return }
         bytes.append(contentsOf: more)
         holdsCopyData = true
+        if bytes.count >= 64 * 1024 { flush() }
+    }
+
+    /// Result text already encoded as UTF-8 (a failed write of it is reported with `what`).
+    func write<C: Collection>(text more: C) where C.Element == UInt8 {
+        guard failure == nil else { return }
+        bytes.append(contentsOf: more)
         if bytes.count >= 64 * 1024 { flush() }
     }
 

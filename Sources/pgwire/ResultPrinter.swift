@@ -163,7 +163,7 @@ final class SpoolBuffer {
     /// Writes everything to `out` and empties the buffer.
     func drain(to out: OutputBuffer) throws {
         defer { removeAll() }
-        try forEachChunk { out.write(bytes: $0) }
+        try forEachChunk { out.write(text: $0) }
     }
 }
 
@@ -396,7 +396,7 @@ final class AlignedPrinter: ResultPrinter {
                     if !isLast { line.append(UInt8(ascii: "|")) }
                 }
                 line.append(10)
-                out.write(bytes: line)
+                out.write(text: line)
             }
         }
         /// Takes the cells that lie in `chunk` (and empty ones), printing each row as it completes.

@@ -100,6 +100,43 @@ import TestSupport
         await conn.close()
     }
 
+    /// A task cancelled just as its query starts (the CancelRequest can reach the server before the
+    /// query does, and the server ignores it) still ends long before the query would: the request is
+    /// repeated while the operation runs.
+    @Test func cancellationAsTheQueryStartsIsNotLost() async throws {
+        let conn = try await Self.connect()
+        // Deterministic: the operation runs (so the CancelRequest goes out at once) but its query
+        // reaches the server only 300 ms later, when the server has already dropped the request.
+        let start = Date()
+        let task = Task {
+            try await conn.withConnection { c in
+                Thread.sleep(forTimeInterval: 0.3)
+                return try c.query("SELECT pg_sleep(60)").rows.count
+            }
+        }
+        try await Task.sleep(nanoseconds: 100_000_000)
+        task.cancel()
+        let result = await task.result
+        #expect(Date().timeIntervalSince(start) < 30)
+        guard case .failure(let error) = result, let e = error as? DatabaseError else {
+            Issue.record("expected a DatabaseError, got \(result)")
+            return
+        }
+        #expect(e.sqlState == .queryCanceled)
+        // And at a range of moments around the start of the query.
+        for delay in [0, 1, 2, 5, 10] {
+            let start = Date()
+            let task = Task { try await conn.query("SELECT pg_sleep(60)") }
+            if delay > 0 { try await Task.sleep(nanoseconds: UInt64(delay) * 1_000_000) } else { await Task.yield() }
+            task.cancel()
+            let result = await task.result
+            #expect(Date().timeIntervalSince(start) < 30, "cancelled after \(delay) ms")
+            if case .success = result { Issue.record("a cancelled pg_sleep(60) succeeded") }
+            #expect(try await conn.query("SELECT \(delay)::int").rows[0].decode(Int.self, at: 0) == delay)
+        }
+        await conn.close()
+    }
+
     @Test func thousandTasksOnTwoCoresAllProgress() async throws {
         let pool = try AsyncConnectionPool(dbapiTestDSN(), configuration: PoolConfiguration(maxConnections: 8, acquireTimeout: 120))
         let tracker = InUseTracker()

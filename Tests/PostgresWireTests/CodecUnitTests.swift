@@ -103,7 +103,7 @@ import Testing
         #expect(f8(1e15) == "1e+15")
         #expect(f8(-0.0) == "-0")
         #expect(f8(0) == "0")
-        #expect(f8(5e-324) == "5e-324")
+        #expect(f8(Double.leastNonzeroMagnitude) == "5e-324")
         #expect(f8(0.1) == "0.1")
         #expect(f8(-1.5e-7) == "-1.5e-07")
         #expect(f8(.nan) == "NaN" && f8(.infinity) == "Infinity" && f8(-.infinity) == "-Infinity")

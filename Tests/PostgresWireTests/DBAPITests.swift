@@ -177,7 +177,7 @@ func dbapiUniqueName(_ prefix: String) -> String { "\(prefix)_\(UInt32.random(in
     @Test func executeManyIsPipelined() throws {
         try Self.withTable { conn, table in
             let cur = try conn.cursor()
-            try cur.executeMany("INSERT INTO \(table) VALUES ($1, $2)", (1...200).map { i -> [(any PostgresEncodable)?] in [i, "n\(i)"] })
+            try cur.executeMany("INSERT INTO \(table) VALUES ($1, $2)", (1...200).map { (i: Int) -> [(any PostgresEncodable)?] in [i, "n\(i)"] })
             #expect(cur.rowCount == 200)
             try cur.executeMany("UPDATE \(table) SET name = $2 WHERE id = $1", [[1, "a"], [2, "b"], [999, "none"]])
             #expect(cur.rowCount == 2)

@@ -186,7 +186,7 @@ final class RestartableProxy: @unchecked Sendable {
         let table = dbapiUniqueName("pool_reset")
         let pool = try ConnectionPool(Self.dsn(), configuration: PoolConfiguration(maxConnections: 1, discardAllOnRelease: true))
         defer { pool.close(timeout: 1) }
-        try pool.withConnection { c in try c.simpleQuery("CREATE TABLE \(table) (x int)") }
+        _ = try pool.withConnection { c in try c.simpleQuery("CREATE TABLE \(table) (x int)") }
         defer { try? pool.withConnection { c in _ = try c.simpleQuery("DROP TABLE \(table)") } }
         var cursor: Cursor?
         try pool.withConnection { c in

@@ -66,33 +66,23 @@ public final class AsyncConnection: Sendable {
 
     /// `withConnection` without the open-stream check.
     func runOnIOThread<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
-        let state = OperationState()
+        let gate = CancelGate()
         let connection = self.connection
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
                 let submitted = io.submit {
-                    guard state.start() else {
+                    guard gate.begin() else {
                         continuation.resume(throwing: CancellationError())
                         return
                     }
                     let result = Result { try body(connection) }.mapError { DatabaseError.wrap($0) as Error }
-                    state.finish()
+                    gate.end()
                     continuation.resume(with: result)
                 }
                 if !submitted { continuation.resume(throwing: DatabaseError.interface("connection is closed")) }
             }
         } onCancel: {
-            if state.cancel() == .running {
-                Self.sendCancel(connection, unless: state)
-            }
-        }
-    }
-
-    /// Sends a CancelRequest from a Dispatch thread (opening a socket blocks) if `state` is still running.
-    static func sendCancel(_ connection: Connection, unless state: OperationState? = nil) {
-        DispatchQueue.global().async {
-            if let state, !state.isRunning { return }
-            try? connection.cancel()
+            gate.cancelIfRunning(connection)
         }
     }
 

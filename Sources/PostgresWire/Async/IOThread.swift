@@ -135,23 +135,3 @@ func runOnNewThread<T: Sendable>(name: String, _ body: @escaping @Sendable () th
         thread.start()
     }
 }
-
-/// Run/cancel bookkeeping of one operation (who wins between start, finish and cancellation).
-final class OperationState: @unchecked Sendable {
-    enum Phase { case pending, running, finished, cancelled }
-    private let lock = NSLock()
-    private var phase = Phase.pending
-
-    /// Called on the I/O thread; false if the operation was cancelled before it started.
-    func start() -> Bool { lock.withLock { if phase == .pending { phase = .running; return true }; return false } }
-    func finish() { lock.withLock { phase = .finished } }
-    /// Returns the phase at the time of cancellation (marks a pending operation cancelled).
-    func cancel() -> Phase {
-        lock.withLock {
-            let old = phase
-            if phase == .pending { phase = .cancelled }
-            return old
-        }
-    }
-    var isRunning: Bool { lock.withLock { phase == .running } }
-}

@@ -166,7 +166,7 @@ public func ~= (pattern: SQLState, error: any Error) -> Bool {
 }
 
 /// Runs `body`, turning every error into a `DatabaseError`.
-@inline(__always)
+@inline(__always) @discardableResult
 func asDatabaseError<T>(_ body: () throws -> T) throws(DatabaseError) -> T {
     do { return try body() } catch { throw DatabaseError.wrap(error) }
 }

@@ -185,7 +185,8 @@ public final class SocketTransport: Transport, @unchecked Sendable {
         guard let address else { return "?" }
         var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
         if getnameinfo(address, length, &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST) == 0 {
-            return String(cString: host)
+            let end = host.firstIndex(of: 0) ?? host.endIndex
+            return String(decoding: host[..<end].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }
         return "?"
     }
