@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "PostgresWireSQLKit", targets: ["PostgresWireSQLKit"]),
         .library(name: "FluentPostgresWireDriver", targets: ["FluentPostgresWireDriver"]),
         .executable(name: "todo-api", targets: ["TodoAPIServer"]),
+        // The README's SQLKit example, verbatim (READMEIntegrationExamplesTests checks and runs it).
+        .executable(name: "readme-example-sqlkit", targets: ["ReadmeExampleSQLKit"]),
     ],
     dependencies: [
         .package(name: "PostgresWire", path: ".."),
@@ -87,6 +89,11 @@ let package = Package(
                 .product(name: "Fluent", package: "fluent"),
             ],
             path: "Examples/TodoAPI/Sources/TodoAPI"
+        ),
+        .executableTarget(
+            name: "ReadmeExampleSQLKit",
+            dependencies: ["PostgresWireSQLKit"],
+            path: "ReadmeExamples/SQLKit"
         ),
         .executableTarget(
             name: "TodoAPIServer",

@@ -31,7 +31,7 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
 
 /// One fenced block of README.md.
 struct READMEBlock: Sendable, CustomTestStringConvertible {
-    enum Kind: String, Sendable { case wholeSwift = "whole Swift example", fragment = "Swift fragment", setup = "SQL setup", shell = "pgwire shell block" }
+    enum Kind: String, Sendable { case wholeSwift = "whole Swift example", fragment = "Swift fragment", integration = "Integrations/ Swift example", setup = "SQL setup", shell = "pgwire shell block" }
     let kind: Kind
     /// The 1-based line of README.md holding the block's first content line.
     let line: Int
@@ -80,6 +80,12 @@ enum READMEExtraction {
         switch info {
         case "swift":
             let isFragment = firstLine.hasPrefix("//") && firstLine.lowercased().contains("fragment")
+            // A whole example on PostgresWireSQLKit or FluentPostgresWireDriver needs the SwiftNIO
+            // stack: Integrations/' READMEIntegrationExamplesTests builds and runs it.
+            let integrationModules = ["PostgresWireSQLKit", "FluentPostgresWireDriver"]
+            if lines.contains(where: { line in integrationModules.contains { line.trimmingCharacters(in: .whitespaces).hasPrefix("import \($0)") } }) {
+                return READMEBlock(kind: .integration, line: line, info: info, text: text)
+            }
             return READMEBlock(kind: isFragment ? .fragment : .wholeSwift, line: line, info: info, text: text)
         case "sql":
             guard lines.first?.trimmingCharacters(in: .whitespaces).hasPrefix("-- setup") == true else { return nil }
@@ -280,13 +286,13 @@ struct READMEExamplesTests {
     @Test func blockCounts() throws {
         let blocks = try READMEExtraction.all()
         func count(_ kind: READMEBlock.Kind) -> Int { blocks.filter { $0.kind == kind }.count }
-        print("README.md blocks extracted: \(count(.wholeSwift)) whole Swift examples, \(count(.fragment)) Swift fragments, \(count(.setup)) SQL setup blocks, \(count(.shell)) pgwire shell blocks")
+        print("README.md blocks extracted: \(count(.wholeSwift)) whole Swift examples, \(count(.fragment)) Swift fragments, \(count(.integration)) Integrations/ Swift examples, \(count(.setup)) SQL setup blocks, \(count(.shell)) pgwire shell blocks")
         #expect(count(.wholeSwift) >= 3, "the README needs at least three whole Swift examples")
         #expect(count(.wholeSwift) > count(.fragment), "fragments are the exception")
         #expect(count(.setup) == 1, "the README shows one ```sql block starting with `-- setup`")
         #expect(count(.shell) >= 1)
         // The examples find the server through the PG* variables: no hard-coded host, role or password.
-        for block in blocks where block.kind == .wholeSwift {
+        for block in blocks where block.kind == .wholeSwift || block.kind == .integration {
             for forbidden in ["localhost", "127.0.0.1", "user=", "password=", "postgresql://", "host="] {
                 #expect(!block.text.contains(forbidden), "\(block.testDescription) hard-codes `\(forbidden)`")
             }
