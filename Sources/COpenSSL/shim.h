@@ -18,7 +18,8 @@
 #include <sys/socket.h>
 
 // Wrappers for OpenSSL macros (Swift imports functions, not function-like macros) and a socket BIO
-// that sends with MSG_NOSIGNAL, so a server that went away yields EPIPE rather than SIGPIPE.
+// that never raises SIGPIPE (MSG_NOSIGNAL, or SO_NOSIGPIPE on Darwin), so a server that went away
+// yields EPIPE rather than SIGPIPE.
 
 static inline int pgwire_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
     return (int)SSL_CTX_set_min_proto_version(ctx, version);
@@ -92,6 +93,14 @@ static inline int pgwire_is_protocol_version_error(unsigned long e) {
 
 // MARK: Socket BIO without SIGPIPE
 
+// Linux: MSG_NOSIGNAL on every send. Darwin has no MSG_NOSIGNAL: the socket carries SO_NOSIGPIPE
+// instead (set by Platform.socket, Sources/PostgresWire/Transport/Platform.swift).
+#ifdef MSG_NOSIGNAL
+#define PGWIRE_SEND_NOSIGNAL MSG_NOSIGNAL
+#else
+#define PGWIRE_SEND_NOSIGNAL 0
+#endif
+
 static inline int pgwire_bio_read(BIO *bio, char *buffer, int length) {
     int fd = -1;
     BIO_get_fd(bio, &fd);
@@ -105,7 +114,7 @@ static inline int pgwire_bio_write(BIO *bio, const char *buffer, int length) {
     int fd = -1;
     BIO_get_fd(bio, &fd);
     BIO_clear_retry_flags(bio);
-    ssize_t n = send(fd, buffer, (size_t)length, MSG_NOSIGNAL);
+    ssize_t n = send(fd, buffer, (size_t)length, PGWIRE_SEND_NOSIGNAL);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_write(bio);
     return (int)n;
 }

@@ -2,12 +2,6 @@ import ArgumentParser
 import Foundation
 import PostgresWire
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// `pgwire bench`: measure your own server and connection path through this driver, client side
 /// included (like pgbench, which measures only what the server sees). Three modes: `connect`,
 /// `latency` (the default) and `throughput`.
@@ -473,12 +467,7 @@ func monotonicNanoseconds() -> UInt64 {
 }
 
 func cpuUsage() -> (user: Double, system: Double) {
-    var usage = rusage()
-    #if canImport(Glibc)
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    #else
-    getrusage(RUSAGE_SELF, &usage)
-    #endif
+    let usage = Platform.processResourceUsage()
     return (Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6,
             Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6)
 }

@@ -1,11 +1,6 @@
 import Dispatch
 import Foundation
 import PostgresWire
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Ctrl-C for every command that runs SQL, the way psql handles it.
 ///

@@ -1,11 +1,6 @@
 import ArgumentParser
 import Foundation
 import PostgresWire
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Buffered, checked writes to a file descriptor: one write(2) per 64 KiB, not per line.
 ///

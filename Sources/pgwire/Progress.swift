@@ -1,9 +1,4 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A one-line progress report on stderr for long commands (COPY): rows and bytes so far and the
 /// rate. Shown only when stderr is a terminal, redrawn at most every `interval` seconds (the first

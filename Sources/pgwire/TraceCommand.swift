@@ -3,9 +3,6 @@ import Dispatch
 import Foundation
 import PostgresWire
 import PostgresWireProtocol
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `pgwire trace`: a proxy that prints every message between PostgreSQL clients and a server in
 /// libpq's PQtrace format.
@@ -76,7 +73,7 @@ struct TraceCommand: ParsableCommand {
         // A trace that can no longer be written (a full disk, a closed pipe) ends the proxy: exit status 1.
         sink.writeErrorHandler = { error in
             writeStderr("pgwire: error: \(error)\n")
-            Glibc.exit(1)
+            Platform.exit(1)
         }
         let proxy: TraceProxy
         do {
@@ -96,7 +93,7 @@ struct TraceCommand: ParsableCommand {
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             source.setEventHandler {
                 sink.close()
-                Glibc.exit(sink.writeError == nil ? 0 : 1)
+                Platform.exit(sink.writeError == nil ? 0 : 1)
             }
             source.resume()
             sources.append(source)

@@ -2,10 +2,6 @@ import Foundation
 import PostgresWire
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Everything about connection parameters; the suites below are nested in it.
 @Suite struct ConfigurationTests {}
 

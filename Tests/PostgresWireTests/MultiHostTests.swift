@@ -4,13 +4,9 @@ import PostgresWireProtocol
 import Testing
 import TestSupport
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A TCP port on 127.0.0.1 with nothing listening (bound once by the kernel, then released).
 func closedLoopbackPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    let fd = socket(AF_INET, Platform.socketStream, 0)
     guard fd >= 0 else { throw TestServerError("socket failed") }
     defer { close(fd) }
     var address = sockaddr_in()

@@ -3,12 +3,6 @@ import PostgresWire
 import Testing
 import TestSupport
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// The password file (.pgpass) supplying passwords for real connections.
 @Suite struct PassFileTests {
     /// A private temporary directory holding one password file; removed by `remove()`.

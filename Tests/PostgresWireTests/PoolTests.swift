@@ -4,10 +4,6 @@ import PostgresWireProtocol
 import Testing
 import TestSupport
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A set of connections currently in use, shared by threads/tasks: proves no connection is used twice at once.
 final class InUseTracker: @unchecked Sendable {
     private let lock = NSLock()
@@ -38,7 +34,7 @@ final class RestartableProxy: @unchecked Sendable {
     }
 
     private static func listen(port: Int) throws -> (Int32, Int) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = Platform.socket(AF_INET, Platform.socketStream, 0)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var addr = sockaddr_in()
@@ -46,7 +42,7 @@ final class RestartableProxy: @unchecked Sendable {
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard ok == 0, Glibc.listen(fd, 64) == 0 else { close(fd); throw TestServerError("proxy bind failed: \(errno)") }
+        guard ok == 0, Platform.listen(fd, 64) == 0 else { close(fd); throw TestServerError("proxy bind failed: \(errno)") }
         var actual = sockaddr_in()
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &actual) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
@@ -56,9 +52,9 @@ final class RestartableProxy: @unchecked Sendable {
     private func startAccepting(_ fd: Int32) {
         Thread { [self] in
             while true {
-                let client = accept(fd, nil, nil)
+                let client = Platform.accept(fd, nil, nil)
                 if client < 0 { return }
-                let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                let upstream = Platform.socket(AF_INET, Platform.socketStream, 0)
                 var addr = sockaddr_in()
                 addr.sin_family = sa_family_t(AF_INET)
                 addr.sin_port = in_port_t(UInt16(upstreamPort).bigEndian)

@@ -8,12 +8,6 @@ import PostgresWireProtocol
 import Testing
 import TestSupport
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 // MARK: - Helpers
 
 enum TLSFixture {

@@ -4,12 +4,6 @@ import PostgresWireProtocol
 import Testing
 import TestSupport
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A trace file is complete when `close()` returns, and its failed writes are reported.
 @Suite struct TraceWriterTests {
     private func temporaryTracePath() -> String {

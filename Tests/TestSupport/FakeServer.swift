@@ -7,15 +7,8 @@
 // deadline, so a misbehaving client never leaves a thread stuck forever.
 
 import Foundation
+import PostgresWire
 import PostgresWireProtocol
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 public struct FakeServerError: Error, CustomStringConvertible, Sendable {
     public let description: String
@@ -37,11 +30,7 @@ public final class FakeServer: @unchecked Sendable {
     /// Starts listening and accepting; `script` runs once per accepted connection.
     public init(_ script: @escaping Script) throws {
         self.script = script
-        #if canImport(Glibc)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let fd = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
+        let fd = Platform.socket(AF_INET, Platform.socketStream, 0)
         guard fd >= 0 else { throw FakeServerError("socket: \(String(cString: strerror(errno)))") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -95,7 +84,7 @@ public final class FakeServer: @unchecked Sendable {
             var pfd = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
             let ready = poll(&pfd, 1, 50)
             if ready <= 0 { continue }
-            let client = accept(listenFD, nil, nil)
+            let client = Platform.accept(listenFD, nil, nil)
             if client < 0 { continue }
             lock.withLock { _acceptedCount += 1 }
             let connection = FakeClientConnection(fd: client)
@@ -165,7 +154,7 @@ public final class FakeClientConnection: @unchecked Sendable {
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { raw in
-                Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                Platform.send(fd, raw.baseAddress! + offset, raw.count - offset)
             }
             if n > 0 {
                 offset += n
@@ -217,7 +206,7 @@ public final class FakeClientConnection: @unchecked Sendable {
     public func close() {
         lock.withLock {
             if fd >= 0 {
-                Glibc.close(fd)
+                Platform.close(fd)
                 fd = -1
             }
         }

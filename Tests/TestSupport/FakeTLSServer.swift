@@ -9,13 +9,8 @@
 
 import COpenSSL
 import Foundation
+import PostgresWire
 import PostgresWireProtocol
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 public final class FakeTLSServer: @unchecked Sendable {
     public struct Options: Sendable {
@@ -87,11 +82,7 @@ public final class FakeTLSServer: @unchecked Sendable {
             return 3
         }, alpnBox)
 
-        #if canImport(Glibc)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let fd = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
+        let fd = Platform.socket(AF_INET, Platform.socketStream, 0)
         guard fd >= 0 else { throw FakeServerError("socket: \(String(cString: strerror(errno)))") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -141,7 +132,7 @@ public final class FakeTLSServer: @unchecked Sendable {
         while !isStopped {
             var pfd = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
             if poll(&pfd, 1, 50) <= 0 { continue }
-            let client = accept(listenFD, nil, nil)
+            let client = Platform.accept(listenFD, nil, nil)
             if client < 0 { continue }
             let thread = Thread { [self] in
                 serve(client)
@@ -187,7 +178,7 @@ public final class FakeTLSServer: @unchecked Sendable {
                 record.error = "expected SSLRequest, got \(first)"
                 return (record, nil, nil)
             }
-            _ = Glibc.send(fd, [UInt8(ascii: "S")], 1, Int32(MSG_NOSIGNAL))
+            _ = [UInt8(ascii: "S")].withUnsafeBytes { Platform.send(fd, $0.baseAddress, 1) }
         }
         guard let ssl = SSL_new(context) else {
             record.error = "SSL_new failed"

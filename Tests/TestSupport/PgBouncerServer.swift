@@ -8,12 +8,7 @@
 // does the same for a bouncer a test did not stop.
 
 import Foundation
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import PostgresWire
 
 public final class PgBouncerServer: @unchecked Sendable {
     public let port: Int
@@ -115,11 +110,7 @@ public final class PgBouncerServer: @unchecked Sendable {
     }
 
     private func canConnect() -> Bool {
-        #if canImport(Glibc)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let fd = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
+        let fd = socket(AF_INET, Platform.socketStream, 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var address = sockaddr_in()
@@ -138,9 +129,9 @@ public final class PgBouncerServer: @unchecked Sendable {
     /// SIGTERM to the bouncer this object started, then waits (bounded) for it to exit.
     private func kill() {
         guard let pid = pid(), pid > 1 else { return }
-        _ = Glibc.kill(pid, SIGTERM)
+        _ = Platform.kill(pid, SIGTERM)
         let deadline = Date().addingTimeInterval(10)
-        while Glibc.kill(pid, 0) == 0 && Date() < deadline { usleep(20_000) }
+        while Platform.kill(pid, 0) == 0 && Date() < deadline { usleep(20_000) }
     }
 
     /// The bouncer's log (useful when a test fails).

@@ -4,14 +4,7 @@
 // deadlocks), stdin can be fed, and a timeout reliably kills the whole process group.
 
 import Foundation
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import PostgresWire
 
 /// The outcome of `runProcess`.
 public struct ProcessResult: Sendable, CustomStringConvertible {
@@ -86,17 +79,12 @@ public func runProcess(
     var stderrRead: Int32 = stderrPipe.read
     let stderrWrite = stderrPipe.write
 
-    // stdin: a socket pair (so the parent can write with MSG_NOSIGNAL and never gets SIGPIPE), or /dev/null.
+    // stdin: a socket pair (so the parent can write with Platform.send and never gets SIGPIPE), or /dev/null.
     var stdinParent: Int32 = -1
     let stdinChild: Int32
     if stdin != nil {
         var pair: [Int32] = [-1, -1]
-        #if canImport(Glibc)
-        let streamType = Int32(SOCK_STREAM.rawValue)
-        #else
-        let streamType = SOCK_STREAM
-        #endif
-        guard socketpair(AF_UNIX, streamType, 0, &pair) == 0 else {
+        guard socketpair(AF_UNIX, Platform.socketStream, 0, &pair) == 0 else {
             let code = errno
             [stdoutRead, stdoutWrite, stderrRead, stderrWrite].forEach { _ = close($0) }
             throw ProcessError.spawnFailed(executable: executable, errno: code)
@@ -105,10 +93,7 @@ public func runProcess(
         stdinParent = pair[0]
         stdinChild = pair[1]
         _ = fcntl(stdinParent, F_SETFL, fcntl(stdinParent, F_GETFL) | O_NONBLOCK)
-        #if canImport(Darwin)
-        var one: Int32 = 1
-        _ = setsockopt(stdinParent, SOL_SOCKET, SO_NOSIGPIPE, &one, socklen_t(MemoryLayout<Int32>.size))
-        #endif
+        Platform.disableSigPipe(stdinParent)
     } else {
         stdinChild = open("/dev/null", O_RDONLY | O_CLOEXEC)
     }
@@ -200,13 +185,8 @@ public func runProcess(
             } else if entry.fd == stderrRead {
                 drain(&stderrRead, into: &errData)
             } else if entry.fd == stdinParent {
-                #if canImport(Darwin)
-                let flags: Int32 = 0  // SO_NOSIGPIPE is set on the socket instead
-                #else
-                let flags = Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT)
-                #endif
-                let n = input.withUnsafeBytes { raw in
-                    send(stdinParent, raw.baseAddress! + inputOffset, raw.count - inputOffset, flags)
+                let n = input.withUnsafeBytes { raw in  // non-blocking socket (O_NONBLOCK above)
+                    Platform.send(stdinParent, raw.baseAddress! + inputOffset, raw.count - inputOffset)
                 }
                 if n > 0 {
                     inputOffset += n
@@ -293,13 +273,8 @@ func resolveExecutable(_ name: String, environment: [String: String]?) throws ->
     throw ProcessError.executableNotFound(name)
 }
 
-#if canImport(Darwin)
-private typealias FileActions = posix_spawn_file_actions_t?
-private typealias SpawnAttributes = posix_spawnattr_t?
-#else
-private typealias FileActions = posix_spawn_file_actions_t
-private typealias SpawnAttributes = posix_spawnattr_t
-#endif
+private typealias FileActions = Platform.SpawnFileActions
+private typealias SpawnAttributes = Platform.SpawnAttributes
 
 // Not exported by the Swift Glibc module (they are behind _GNU_SOURCE), so look them up at run time.
 private typealias AddChdir = @convention(c) (UnsafeMutablePointer<FileActions>, UnsafePointer<CChar>) -> Int32
@@ -336,11 +311,7 @@ private func spawn(
     }
 
     // Own process group (so a timeout can kill grandchildren too) or own session (detached).
-    #if canImport(Darwin)
-    let setSession: Int32 = 0x400  // POSIX_SPAWN_SETSID
-    #else
-    let setSession: Int32 = 0x80   // POSIX_SPAWN_SETSID
-    #endif
+    let setSession = Platform.spawnSetSessionFlag
     var flags = Int32(POSIX_SPAWN_SETSIGDEF) | Int32(POSIX_SPAWN_SETSIGMASK)
     flags |= newSession ? setSession : Int32(POSIX_SPAWN_SETPGROUP)
     posix_spawnattr_setflags(&attributes, Int16(truncatingIfNeeded: flags))

@@ -12,12 +12,6 @@
 
 import Foundation
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 public final class ReplicatedCluster: @unchecked Sendable {
     public struct Node: Sendable, Equatable {
         public let name: String

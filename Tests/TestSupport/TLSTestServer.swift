@@ -16,14 +16,7 @@
 //   tls_nossl      hostnossl  trust          (no TLS rule: refused over TLS)
 
 import Foundation
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import PostgresWire
 
 /// Certificates and keys generated for the TLS tests (PEM files in `directory`).
 public struct TLSTestCertificates: Sendable {
@@ -450,11 +443,7 @@ private func tlsRunClusterCleanup() {
 /// A TCP port currently free on 127.0.0.1.
 func tlsFindFreePort() throws -> Int {
     for _ in 0..<50 {
-        #if canImport(Glibc)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let fd = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
+        let fd = socket(AF_INET, Platform.socketStream, 0)
         guard fd >= 0 else { continue }
         defer { close(fd) }
         var address = sockaddr_in()

@@ -13,14 +13,7 @@
 // The bootstrap superuser `postgres` may only connect over the Unix socket (trust).
 
 import Foundation
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import PostgresWire
 
 public struct TestServerError: Error, CustomStringConvertible, Sendable {
     public let description: String
@@ -478,16 +471,10 @@ private func conninfoQuote(_ value: String) -> String {
     return "'" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
 }
 
-#if canImport(Glibc)
-private let streamSocketType = Int32(SOCK_STREAM.rawValue)
-#else
-private let streamSocketType = SOCK_STREAM
-#endif
-
 /// Binds (and immediately closes) a TCP socket on the loopback address; returns the bound port or nil.
 @discardableResult
 private func bindLoopback(ipv6: Bool, port: Int) -> Int? {
-    let fd = socket(ipv6 ? AF_INET6 : AF_INET, streamSocketType, 0)
+    let fd = socket(ipv6 ? AF_INET6 : AF_INET, Platform.socketStream, 0)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
     if ipv6 {

@@ -1,14 +1,9 @@
 // Exit codes (0 ok, 1 SQL error, 2 connection/auth failure) and stderr reports, compared with psql's.
 
 import Foundation
+import PostgresWire
 import Testing
 import TestSupport
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 struct ErrorCase: Sendable, CustomTestStringConvertible {
     let name: String
@@ -268,11 +263,7 @@ struct ExitCodeTests {
 
 /// A TCP port on 127.0.0.1 nobody listens on (bound and released).
 private func unusedPort() throws -> Int {
-    #if canImport(Glibc)
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    #else
-    let fd = socket(AF_INET, SOCK_STREAM, 0)
-    #endif
+    let fd = socket(AF_INET, Platform.socketStream, 0)
     guard fd >= 0 else { throw TestServerError("socket() failed") }
     defer { close(fd) }
     var address = sockaddr_in()

@@ -2,10 +2,6 @@ import Foundation
 import Testing
 import TestSupport
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `pgwire query` with several hosts, target_session_attrs, and through PgBouncer.
 @Suite(.serialized) struct MultiHostCLITests {
     private var environment: [String: String] {

@@ -5,12 +5,6 @@ import Foundation
 import Testing
 import TestSupport
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 struct PgwireBinaryNotFound: Error, CustomStringConvertible {
     let searched: [String]
     var description: String {

@@ -7,10 +7,6 @@ import PostgresWire
 import Testing
 import TestSupport
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 // MARK: - Helpers
 
 /// Tests/Oracles/pqtrace_script.c compiled against the installed libpq (once per test process).
@@ -165,7 +161,7 @@ final class RawSocket {
     private(set) var fd: Int32
 
     init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        fd = Platform.socket(AF_INET, Platform.socketStream, 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -179,7 +175,7 @@ final class RawSocket {
     }
 
     func send(_ bytes: [UInt8]) {
-        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        _ = bytes.withUnsafeBytes { Platform.send(fd, $0.baseAddress, $0.count) }
     }
 
     /// Reads until the peer closes (returns what came before) or the 10 s receive timeout (nil).
@@ -207,7 +203,7 @@ final class RawSocket {
     }
 
     func close() {
-        if fd >= 0 { _ = Glibc.close(fd) }
+        if fd >= 0 { _ = Platform.close(fd) }
         fd = -1
     }
 

@@ -1,9 +1,4 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A dedicated thread that runs blocking jobs in order, so blocking socket I/O never runs on
 /// Swift concurrency's cooperative pool.

@@ -4,12 +4,6 @@
 
 import Foundation
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 public struct ConnectionConfiguration: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     /// Where to connect.
     public enum Endpoint: Sendable, Equatable, CustomStringConvertible {

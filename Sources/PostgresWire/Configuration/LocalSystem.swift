@@ -1,11 +1,7 @@
 // Facts about the local system that libpq consults: the OS user, its home directory, the default
 // socket directory and the locale's encoding (for client_encoding=auto).
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Foundation
 
 public enum LocalSystem {
     /// The environment variables libpq reads (PG*, HOME, and the locale ones for
@@ -13,7 +9,7 @@ public enum LocalSystem {
     /// environment dictionary on every connect.
     public static func libpqEnvironment() -> [String: String] {
         var result: [String: String] = [:]
-        var cursor = environ
+        var cursor = Platform.environment
         while let entry = cursor.pointee {
             // Only names starting with PG, LC_ or LANG are of interest.
             let first = UInt8(bitPattern: entry[0])
@@ -100,11 +96,7 @@ public enum LocalSystem {
         var hints = addrinfo()
         hints.ai_flags = AI_NUMERICHOST
         hints.ai_family = AF_UNSPEC
-        #if canImport(Glibc)
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        #else
-        hints.ai_socktype = SOCK_STREAM
-        #endif
+        hints.ai_socktype = Platform.socketStream
         var result: UnsafeMutablePointer<addrinfo>? = nil
         let rc = getaddrinfo(address, nil, &hints, &result)
         if let result { freeaddrinfo(result) }

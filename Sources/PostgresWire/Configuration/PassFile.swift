@@ -1,10 +1,6 @@
 // The password file (~/.pgpass), as fe-connect.c's passwordFromFile / pwdfMatchesString.
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Foundation
 
 enum PassFile {
     /// Looks up a password. `hostname` is libpq's search key (already mapped to "localhost" where

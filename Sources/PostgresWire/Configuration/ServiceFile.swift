@@ -1,10 +1,6 @@
 // Connection service files (pg_service.conf), as fe-connect.c's parseServiceInfo/parseServiceFile.
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Foundation
 
 enum ServiceFile {
     /// Where libpq looks for the system-wide pg_service.conf when PGSYSCONFDIR is unset

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import Foundation
 
 extension Connection {
     /// SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT of a plaintext TCP connection
@@ -8,7 +6,7 @@ extension Connection {
     public func testingSocketOptions() -> [Int32]? {
         withPlainSocket { socket in
             [socket.socketOption(level: SOL_SOCKET, name: SO_KEEPALIVE) ?? -1,
-             socket.socketOption(level: Int32(IPPROTO_TCP), name: TCP_KEEPIDLE) ?? -1,
+             socket.socketOption(level: Int32(IPPROTO_TCP), name: Platform.tcpKeepIdle) ?? -1,
              socket.socketOption(level: Int32(IPPROTO_TCP), name: TCP_KEEPINTVL) ?? -1,
              socket.socketOption(level: Int32(IPPROTO_TCP), name: TCP_KEEPCNT) ?? -1]
         }

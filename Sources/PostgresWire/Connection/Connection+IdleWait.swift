@@ -1,10 +1,5 @@
 import Foundation
 import PostgresWireProtocol
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 extension Connection {
     /// Reads while idle until `wakeUpFileDescriptor` becomes readable: notifications, notices and

@@ -214,12 +214,6 @@ extension Connection {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 extension Connection {
     /// For pools, before an idle connection is handed out: reads, without blocking, whatever the
     /// server sent while the connection sat idle (a FATAL and end of file when the server went

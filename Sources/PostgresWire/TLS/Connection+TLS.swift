@@ -1,11 +1,6 @@
 import Foundation
 import Logging
 import PostgresWireProtocol
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// How one connection attempt secures its socket.
 enum TransportEncryption: Sendable, Equatable {

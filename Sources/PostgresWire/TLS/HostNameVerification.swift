@@ -1,10 +1,5 @@
 import COpenSSL
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// sslmode=verify-full's check that the server certificate names the host we meant, with libpq's
 /// rules (fe-secure-common.c and fe-secure-openssl.c):

@@ -1,10 +1,5 @@
 import COpenSSL
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// What one TLS handshake needs, taken from the connection parameters the way libpq reads them.
 /// Files are not looked at here: that happens in `TLSContextBuilder`, only once the server has

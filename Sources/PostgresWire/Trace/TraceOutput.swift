@@ -1,9 +1,4 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A buffered, thread-safe destination for trace text shared by any number of writers.
 ///
@@ -90,7 +85,7 @@ public final class TraceOutput: @unchecked Sendable {
 
     deinit {
         flush()
-        if ownsDescriptor && fd >= 0 { _ = Glibc.close(fd) }
+        if ownsDescriptor && fd >= 0 { _ = Platform.close(fd) }
     }
 
     /// Appends one record (complete lines).
@@ -135,7 +130,7 @@ public final class TraceOutput: @unchecked Sendable {
             guard let base = raw.baseAddress else { return nil }
             var offset = 0
             while offset < raw.count {
-                let n = Glibc.write(descriptor, base + offset, raw.count - offset)
+                let n = Platform.write(descriptor, base + offset, raw.count - offset)
                 if n < 0 {
                     if errno == EINTR { continue }
                     return errno
@@ -165,7 +160,7 @@ public final class TraceOutput: @unchecked Sendable {
         fd = -1
         condition.broadcast()
         condition.unlock()
-        if ownsDescriptor && descriptor >= 0 && Glibc.close(descriptor) != 0 && errno != EINTR {
+        if ownsDescriptor && descriptor >= 0 && Platform.close(descriptor) != 0 && errno != EINTR {
             // Some file systems report a failed write only here.
             let code = errno
             condition.lock()

@@ -1,10 +1,5 @@
 import Foundation
 import PostgresWireProtocol
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A transparent TCP proxy between PostgreSQL clients and a server that traces every message in
 /// both directions in libpq's PQtrace format (`pgwire trace`).
@@ -89,7 +84,7 @@ public final class TraceProxy: @unchecked Sendable {
     }
 
     deinit {
-        if listenFD >= 0 { _ = Glibc.close(listenFD) }
+        if listenFD >= 0 { _ = Platform.close(listenFD) }
     }
 
     /// Accepts clients until `stop()`; each one is served on its own thread.
@@ -102,7 +97,7 @@ public final class TraceProxy: @unchecked Sendable {
             var address = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let client = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(listenFD, $0, &length) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Platform.accept(listenFD, $0, &length) }
             }
             if client < 0 {
                 if errno == EMFILE || errno == ENFILE {
@@ -162,7 +157,7 @@ public final class TraceProxy: @unchecked Sendable {
     private static func listen(host: String, port: Int) throws(PostgresError) -> (Int32, String, Int) {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_socktype = Platform.socketStream
         hints.ai_flags = AI_PASSIVE
         var result: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &result)
@@ -174,16 +169,16 @@ public final class TraceProxy: @unchecked Sendable {
         var cursor = result
         while let info = cursor {
             cursor = info.pointee.ai_next
-            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), info.pointee.ai_protocol)
+            let fd = Platform.socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol, closeOnExec: true)
             if fd < 0 {
                 lastError = String(cString: strerror(errno))
                 continue
             }
             var one: Int32 = 1
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-            if bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) != 0 || Glibc.listen(fd, 128) != 0 {
+            if bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) != 0 || Platform.listen(fd, 128) != 0 {
                 lastError = String(cString: strerror(errno))
-                _ = Glibc.close(fd)
+                _ = Platform.close(fd)
                 continue
             }
             var address = sockaddr_storage()
@@ -293,7 +288,7 @@ private final class ProxySession: @unchecked Sendable {
     }
 
     func run() {
-        defer { _ = Glibc.close(client) }
+        defer { _ = Platform.close(client) }
         var one: Int32 = 1
         setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         let upstream: SocketTransport
@@ -503,7 +498,7 @@ private final class ProxySession: @unchecked Sendable {
         bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
-                let n = send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                let n = Platform.send(fd, raw.baseAddress! + offset, raw.count - offset)
                 if n > 0 {
                     offset += n
                 } else if n < 0 && errno == EINTR {

@@ -1,9 +1,4 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A connected POSIX stream socket (TCP or Unix-domain). Blocking I/O; `poll` enforces deadlines.
 public final class SocketTransport: Transport, @unchecked Sendable {
@@ -29,7 +24,7 @@ public final class SocketTransport: Transport, @unchecked Sendable {
             guard var v = value.map({ Int32(clamping: $0) }), v > 0 else { return }
             setsockopt(fd, Int32(IPPROTO_TCP), option, &v, socklen_t(MemoryLayout<Int32>.size))
         }
-        set(TCP_KEEPIDLE, idle)
+        set(Platform.tcpKeepIdle, idle)
         set(TCP_KEEPINTVL, interval)
         set(TCP_KEEPCNT, count)
     }
@@ -46,11 +41,7 @@ public final class SocketTransport: Transport, @unchecked Sendable {
     public static func resolveTCP(host: String, port: Int) throws(PostgresError) -> [String] {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
-        #if canImport(Glibc)
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        #else
-        hints.ai_socktype = SOCK_STREAM
-        #endif
+        hints.ai_socktype = Platform.socketStream
         hints.ai_protocol = Int32(IPPROTO_TCP)
         var result: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &result)
@@ -79,11 +70,7 @@ public final class SocketTransport: Transport, @unchecked Sendable {
             ? "server at \"\(host)\" (\(target)), port \(port)" : "server at \"\(host)\", port \(port)"
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
-        #if canImport(Glibc)
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        #else
-        hints.ai_socktype = SOCK_STREAM
-        #endif
+        hints.ai_socktype = Platform.socketStream
         hints.ai_protocol = Int32(IPPROTO_TCP)
         if hostaddr != nil { hints.ai_flags = AI_NUMERICHOST }
         var result: UnsafeMutablePointer<addrinfo>?
@@ -101,7 +88,7 @@ public final class SocketTransport: Transport, @unchecked Sendable {
             let address = numericAddress(info.pointee.ai_addr, info.pointee.ai_addrlen)
             lastDescription = address == host ? "server at \"\(host)\", port \(port)"
                 : "server at \"\(host)\" (\(address)), port \(port)"
-            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
+            let fd = Platform.socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
             if fd < 0 {
                 lastError = String(cString: strerror(errno))
                 continue
@@ -109,7 +96,7 @@ public final class SocketTransport: Transport, @unchecked Sendable {
             do throws(PostgresError) {
                 try connect(fd: fd, address: info.pointee.ai_addr, length: info.pointee.ai_addrlen, deadline: deadline)
             } catch {
-                Glibc.close(fd)
+                Platform.close(fd)
                 if case .timeout = error { throw .timeout("connection to \(lastDescription) failed: timeout expired") }
                 lastError = error.message
                 continue
@@ -136,11 +123,7 @@ public final class SocketTransport: Transport, @unchecked Sendable {
             raw.copyBytes(from: pathBytes)
             raw[pathBytes.count] = 0
         }
-        #if canImport(Glibc)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let fd = socket(AF_UNIX, SOCK_STREAM, 0)
-        #endif
+        let fd = Platform.socket(AF_UNIX, Platform.socketStream, 0)
         if fd < 0 { throw .connectionFailed("could not create socket: \(String(cString: strerror(errno)))") }
         do throws(PostgresError) {
             try withUnsafePointer(to: &address) { pointer throws(PostgresError) in
@@ -149,7 +132,7 @@ public final class SocketTransport: Transport, @unchecked Sendable {
                 }
             }
         } catch {
-            Glibc.close(fd)
+            Platform.close(fd)
             if case .timeout = error { throw .timeout("connection to \(description) failed: timeout expired") }
             throw .connectionFailed("connection to \(description) failed: \(error.message)\n\tIs the server running locally and accepting connections on that socket?")
         }
@@ -161,7 +144,7 @@ public final class SocketTransport: Transport, @unchecked Sendable {
         let flags = fcntl(fd, F_GETFL, 0)
         _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
         var result: Int32
-        repeat { result = Glibc.connect(fd, address, length) } while result < 0 && errno == EINTR
+        repeat { result = Platform.connect(fd, address, length) } while result < 0 && errno == EINTR
         if result < 0 {
             guard errno == EINPROGRESS else { throw .connectionFailed(String(cString: strerror(errno))) }
             var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
@@ -220,7 +203,7 @@ public final class SocketTransport: Transport, @unchecked Sendable {
         var offset = 0
         while offset < bytes.count {
             try wait(for: Int32(POLLOUT), deadline: deadline)
-            let n = send(fd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+            let n = Platform.send(fd, bytes.baseAddress! + offset, bytes.count - offset)
             if n > 0 {
                 offset += n
             } else if n < 0 && (errno == EINTR || errno == EAGAIN) {
@@ -233,7 +216,7 @@ public final class SocketTransport: Transport, @unchecked Sendable {
 
     public func close() {
         if fd >= 0 {
-            Glibc.close(fd)
+            Platform.close(fd)
             fd = -1
         }
     }

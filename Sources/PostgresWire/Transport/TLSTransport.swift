@@ -1,10 +1,5 @@
 import COpenSSL
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A TLS session (OpenSSL) over a connected TCP socket.
 ///
@@ -164,7 +159,7 @@ public final class TLSTransport: Transport, @unchecked Sendable {
     private func poll(events: Int32, deadline: Deadline?) throws(PostgresError) {
         var pfd = pollfd(fd: socket.fileDescriptor, events: Int16(events), revents: 0)
         while true {
-            let ready = Glibc.poll(&pfd, 1, deadline?.remainingMilliseconds ?? -1)
+            let ready = Platform.poll(&pfd, 1, deadline?.remainingMilliseconds ?? -1)
             if ready < 0 && errno == EINTR { continue }
             if ready < 0 { throw .connectionClosed("poll failed: \(String(cString: strerror(errno)))") }
             if ready == 0 { throw .timeout("timeout expired") }

@@ -1,10 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Foundation
 
 /// A PostgreSQL `inet` or `cidr` value: an IPv4 or IPv6 address with a prefix length.
 /// `description` is the server's text output (inet_out / cidr_out).
