@@ -1,15 +1,13 @@
 // swift-tools-version:6.1
-// The benchmark suite of ../shared/BENCHMARKS.md (W1-W6), run against PostgresWire, libpq and
-// PostgresNIO in one run. A package of its own, so that PostgresWire never depends on SwiftNIO.
-import Foundation
+// The benchmark workloads (W1 connect, W2 sequential queries, W3 pipelining, W4/W4a a million rows
+// decoded, W5 COPY, W6 a pool shared by 64 workers), run against PostgresWire, libpq and
+// PostgresNIO in one run by Benchmarks/run (see the README's Benchmarks section). A package of its
+// own, so that PostgresWire never depends on SwiftNIO.
 import PackageDescription
 
 // The library under test: this checkout by default; POSTGRESWIRE_PATH=/other/checkout benchmarks another
-// one (e.g. the commit before a change) with the same programs.
+// one (e.g. the commit before a change) with the same programs. W6 uses its ConnectionPool.
 let libraryPath = Context.environment["POSTGRESWIRE_PATH"] ?? ".."
-// W6 needs the library's ConnectionPool: measured when the checkout has one, "not yet" otherwise.
-let libraryRoot = libraryPath.hasPrefix("/") ? libraryPath : Context.packageDirectory + "/" + libraryPath
-let hasPool = FileManager.default.fileExists(atPath: libraryRoot + "/Sources/PostgresWire/Pool/ConnectionPool.swift")
 
 let package = Package(
     name: "PostgresWireBenchmarks",
@@ -29,8 +27,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "BenchPostgresWire",
-            dependencies: ["BenchCore", .product(name: "PostgresWire", package: "PostgresWire")],
-            swiftSettings: hasPool ? [.define("POSTGRESWIRE_POOL")] : []
+            dependencies: ["BenchCore", .product(name: "PostgresWire", package: "PostgresWire")]
         ),
         .executableTarget(
             name: "BenchPostgresNIO",

@@ -1,7 +1,6 @@
 // The workloads of BENCHMARKS.md driven through PostgresWire's public API, as a user would write
 // them: `query` (extended protocol, statement cache, binary results) streaming rows, `simpleQuery`,
-// `pipeline`, `copyIn`, and for W6 `ConnectionPool` (compiled in when the library has one,
-// see Package.swift; "not yet" otherwise).
+// `pipeline`, `copyIn`, and for W6 `ConnectionPool`.
 import BenchCore
 import Foundation
 import PostgresWire
@@ -201,7 +200,6 @@ func w5() throws -> BenchResult {
     return m
 }
 
-#if POSTGRESWIRE_POOL
 /// 64 threads share a pool of 8 connections, each taking the next query number until all are done.
 func w6() throws -> BenchResult {
     let pool = try ConnectionPool(args.dsn, configuration: PoolConfiguration(minIdle: args.pool, maxConnections: args.pool))
@@ -247,7 +245,6 @@ func runThreads(_ threads: Int, count: Int, _ pool: ConnectionPool) throws -> In
     if let error = shared.error { throw error }
     return shared.sum
 }
-#endif
 
 do {
     switch args.workload {
@@ -259,11 +256,7 @@ do {
     case .w4a: emit(try await w4a())
     case .w5: emit(try w5())
     case .w6:
-        #if POSTGRESWIRE_POOL
         emit(try w6())
-        #else
-        emitNotYet(driver: driver, workload: args.workload, "no connection pool yet")
-        #endif
     }
 } catch let error as PostgresError {
     emitError(driver: driver, workload: args.workload, error.message)
