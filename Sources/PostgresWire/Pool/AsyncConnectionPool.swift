@@ -38,7 +38,8 @@ public final class AsyncConnectionPool: Sendable {
             for e in core.takeExpiredIdle() { e.resource.connection.close() }
             while core.reserveForMinIdle() {
                 do {
-                    core.addIdle(AsyncConnection(wrapping: try Connection(configuration: cc, options: options)))
+                    let connection = try Connection(configuration: cc, options: options)
+                    if !core.addIdle(AsyncConnection(wrapping: connection)) { connection.close() }
                 } catch {
                     core.minIdleFailed()
                     break

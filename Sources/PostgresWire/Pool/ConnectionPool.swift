@@ -164,7 +164,8 @@ public final class ConnectionPool: @unchecked Sendable {
         for e in core.takeExpiredIdle() { e.resource.close() }
         while core.reserveForMinIdle() {
             do {
-                core.addIdle(try Connection(configuration: connectionConfiguration, options: options))
+                let connection = try Connection(configuration: connectionConfiguration, options: options)
+                if !core.addIdle(connection) { connection.close() }
             } catch {
                 core.minIdleFailed()
                 break

@@ -264,7 +264,8 @@ final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
         }
     }
 
-    /// Idle connections to close now (expired, or idle too long above `minIdle`).
+    /// Idle connections to close now (expired, or idle too long while more than `minIdle` stay idle:
+    /// the same count `reserveForMinIdle` refills, so the two never undo each other).
     func takeExpiredIdle() -> [Entry] {
         let now = clock.nanoseconds()
         return lock.withLock {
@@ -273,7 +274,7 @@ final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
             for e in idle {
                 let idleFor = Double(now &- e.releasedAt) / 1e9
                 let tooIdle = configuration.idleTimeout.map { idleFor >= $0 } ?? false
-                if isExpired(e, now: now) || (tooIdle && openCount - out.count > configuration.minIdle) {
+                if isExpired(e, now: now) || (tooIdle && idle.count - out.count > configuration.minIdle) {
                     out.append(e)
                 } else {
                     keep.append(e)
@@ -295,12 +296,19 @@ final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
         }
     }
 
-    /// Adds a background-opened connection (or hands it to a waiter).
-    func addIdle(_ resource: Resource) {
+    /// Adds a background-opened connection (or hands it to a waiter). False when the pool started
+    /// closing while it was being opened: the slot is freed and the caller closes the connection.
+    @discardableResult
+    func addIdle(_ resource: Resource) -> Bool {
         let entry = Entry(resource, now: clock.nanoseconds())
         var grant: Waiter?
-        lock.withLock {
+        let kept: Bool = lock.withLock {
             created += 1
+            if closing {
+                openCount -= 1
+                closedCount += 1
+                return false
+            }
             if !waiters.isEmpty {
                 grant = waiters.removeFirst()
                 inUseCount += 1
@@ -308,8 +316,10 @@ final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
             } else {
                 idle.append(entry)
             }
+            return true
         }
         grant?.deliver(.entry(entry))
+        return kept
     }
 
     /// A background open failed: free its slot (or give it to a waiter to try).

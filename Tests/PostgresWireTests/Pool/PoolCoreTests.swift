@@ -109,6 +109,29 @@ struct PoolCoreTests {
         _ = full
     }
 
+    @Test("the idle timeout keeps minIdle idle connections while others are in use (no close-and-reopen churn)")
+    func idleTimeoutWithConnectionsInUse() throws {
+        let (core, clock) = Self.make(PoolConfiguration(minIdle: 2, maxConnections: 6, maxLifetime: nil, idleTimeout: 600))
+        let entries = try (1...6).map { try Self.acquireNow(core, $0) }
+        for e in entries.prefix(4) { core.release(e) }
+        clock.advance(600)
+        // 4 idle too long, 2 in use: close 2, keep minIdle idle, so the maintenance round opens none.
+        // (Counting open connections instead closed all 4 and then reopened 2.)
+        #expect(core.takeExpiredIdle().count == 2)
+        #expect(core.stats.idle == 2 && core.stats.inUse == 2 && core.stats.open == 4)
+        #expect(!core.reserveForMinIdle())
+    }
+
+    @Test("a background connection finished after the pool started closing is not kept")
+    func addIdleWhileClosing() {
+        let (core, _) = Self.make(PoolConfiguration(minIdle: 1))
+        #expect(core.reserveForMinIdle())
+        #expect(core.beginClose().isEmpty)
+        // The maintenance round was opening it meanwhile: the caller must close it.
+        #expect(!core.addIdle(FakeConnection(1)))
+        #expect(core.stats.open == 0 && core.stats.idle == 0 && core.takeIdleWhileClosing().isEmpty)
+    }
+
     @Test("the idle timeout closes idle connections above minIdle, longest idle first")
     func idleTimeout() throws {
         let (core, clock) = Self.make(PoolConfiguration(minIdle: 1, maxConnections: 4, maxLifetime: nil, idleTimeout: 600))
