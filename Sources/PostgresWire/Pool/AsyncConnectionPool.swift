@@ -38,7 +38,8 @@ public final class AsyncConnectionPool: Sendable {
             for e in core.takeExpiredIdle() { e.resource.connection.close() }
             while core.reserveForMinIdle() {
                 do {
-                    core.addIdle(AsyncConnection(wrapping: try Connection(configuration: cc, options: options)))
+                    let connection = try Connection(configuration: cc, options: options)
+                    if !core.addIdle(AsyncConnection(wrapping: connection)) { connection.close() }
                 } catch {
                     core.minIdleFailed()
                     break
@@ -56,7 +57,7 @@ public final class AsyncConnectionPool: Sendable {
     public func acquire() async throws -> AsyncConnection {
         try Task.checkCancellation()
         let deadline = DispatchTime.now() + configuration.acquireTimeout
-        var grant = try await waitForGrant(deadline: deadline)
+        var grant = try await waitForGrant()
         while true {
             switch grant {
             case .failed(let error): throw error
@@ -124,7 +125,7 @@ public final class AsyncConnectionPool: Sendable {
 
     // MARK: Internals
 
-    private func waitForGrant(deadline: DispatchTime) async throws -> PoolCore<AsyncConnection>.Grant {
+    private func waitForGrant() async throws -> PoolCore<AsyncConnection>.Grant {
         let core = self.core
         let holder = WaiterHolder()
         return await withTaskCancellationHandler {
@@ -135,13 +136,18 @@ public final class AsyncConnectionPool: Sendable {
                     return
                 }
                 holder.set(waiter)
-                DispatchQueue.global().asyncAfter(deadline: deadline) {
-                    if core.removeWaiter(waiter, timedOut: true) { waiter.deliver(.failed(core.timeoutError())) }
-                }
+                Self.scheduleTimeout(waiter, core: core, after: core.configuration.acquireTimeout)
                 if Task.isCancelled, core.removeWaiter(waiter, timedOut: false) { waiter.deliver(.failed(CancellationError())) }
             }
         } onCancel: {
             if let waiter = holder.get(), core.removeWaiter(waiter, timedOut: false) { waiter.deliver(.failed(CancellationError())) }
+        }
+    }
+
+    /// Fails the waiter with the timeout error once the core's clock passes its deadline.
+    private static func scheduleTimeout(_ waiter: PoolCore<AsyncConnection>.Waiter, core: PoolCore<AsyncConnection>, after seconds: Double) {
+        DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
+            if case .notYet(let left) = core.timeOut(waiter) { scheduleTimeout(waiter, core: core, after: left) }
         }
     }
 

@@ -37,7 +37,7 @@ public final class ConnectionPool: @unchecked Sendable {
     /// A connection for the caller's exclusive use; give it back with `release`.
     public func acquire() throws -> Connection {
         let deadline = Date(timeIntervalSinceNow: configuration.acquireTimeout)
-        var grant = try waitForGrant(deadline: deadline)
+        var grant = waitForGrant()
         while true {
             switch grant {
             case .failed(let error): throw DatabaseError.wrap(error)
@@ -100,14 +100,18 @@ public final class ConnectionPool: @unchecked Sendable {
 
     // MARK: Internals
 
-    private func waitForGrant(deadline: Date) throws(DatabaseError) -> PoolCore<Connection>.Grant {
+    /// A grant, or `.failed` with the timeout error once the core's clock passes the waiter's deadline.
+    private func waitForGrant() -> PoolCore<Connection>.Grant {
         let box = GrantBox()
         let waiter = PoolCore<Connection>.Waiter { grant in box.put(grant) }
         if let grant = core.acquire(waiter) { return grant }
-        if let grant = box.take(until: deadline) { return grant }
-        if core.removeWaiter(waiter, timedOut: true) { throw core.timeoutError() }
-        // Granted just as the time ran out: take it.
-        return box.take(until: .distantFuture)!
+        var wait = configuration.acquireTimeout
+        while true {
+            if let grant = box.take(until: Date(timeIntervalSinceNow: wait)) { return grant }
+            // Timed out (the error is in the box), or granted just as the time ran out: take it.
+            guard case .notYet(let seconds) = core.timeOut(waiter) else { return box.take(until: .distantFuture)! }
+            wait = seconds
+        }
     }
 
     /// Validates an idle connection; replaces (closes) it and returns nil if unusable.
@@ -160,7 +164,8 @@ public final class ConnectionPool: @unchecked Sendable {
         for e in core.takeExpiredIdle() { e.resource.close() }
         while core.reserveForMinIdle() {
             do {
-                core.addIdle(try Connection(configuration: connectionConfiguration, options: options))
+                let connection = try Connection(configuration: connectionConfiguration, options: options)
+                if !core.addIdle(connection) { connection.close() }
             } catch {
                 core.minIdleFailed()
                 break

@@ -55,6 +55,18 @@ public struct PoolStats: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// Where `PoolCore` reads the time: monotonic nanoseconds. The pools use the system's clock;
+/// unit tests drive a manual one, so lifetimes, idle timeouts and acquire timeouts are tested
+/// without a server or a sleep.
+protocol PoolClock: Sendable {
+    func nanoseconds() -> UInt64
+}
+
+/// The system's monotonic clock (`DispatchTime`, the one `DispatchQueue.asyncAfter` counts in).
+struct SystemPoolClock: PoolClock {
+    func nanoseconds() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+}
+
 /// Bookkeeping shared by the blocking and the async pool: slots, idle stack, FIFO waiters,
 /// counters. Never blocks and never runs I/O under its lock.
 final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
@@ -62,10 +74,10 @@ final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
         let resource: Resource
         let createdAt: UInt64
         var releasedAt: UInt64
-        init(_ resource: Resource) {
+        init(_ resource: Resource, now: UInt64) {
             self.resource = resource
-            createdAt = DispatchTime.now().uptimeNanoseconds
-            releasedAt = createdAt
+            createdAt = now
+            releasedAt = now
         }
     }
 
@@ -80,7 +92,19 @@ final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
 
     final class Waiter: @unchecked Sendable {
         let deliver: @Sendable (Grant) -> Void
+        /// When the wait fails (clock nanoseconds), set when the waiter is queued; guarded by the core's lock.
+        fileprivate(set) var deadline = UInt64.max
         init(_ deliver: @escaping @Sendable (Grant) -> Void) { self.deliver = deliver }
+    }
+
+    /// What `timeOut` found.
+    enum TimeoutCheck: Equatable {
+        /// The waiter was granted, cancelled or failed meanwhile: its grant is (being) delivered.
+        case served
+        /// The deadline passed: the waiter was removed and received the timeout error.
+        case timedOut
+        /// Not yet: check again after this many seconds.
+        case notYet(seconds: Double)
     }
 
     let configuration: PoolConfiguration
@@ -96,8 +120,18 @@ final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
     private var discarded = 0
     private(set) var closing = false
     private let drained = NSCondition()
+    let clock: any PoolClock
 
-    init(configuration: PoolConfiguration) { self.configuration = configuration }
+    init(configuration: PoolConfiguration, clock: any PoolClock = SystemPoolClock()) {
+        self.configuration = configuration
+        self.clock = clock
+    }
+
+    /// Seconds as clock nanoseconds, saturating (an infinite or huge timeout never overflows).
+    static func nanoseconds(_ seconds: Double) -> UInt64 {
+        guard seconds > 0 else { return 0 }
+        return seconds >= 1e9 ? UInt64.max / 2 : UInt64(seconds * 1e9)
+    }
 
     var stats: PoolStats {
         lock.withLock {
@@ -122,6 +156,8 @@ final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
                     return .create
                 }
             }
+            let (deadline, overflow) = clock.nanoseconds().addingReportingOverflow(Self.nanoseconds(configuration.acquireTimeout))
+            waiter.deadline = overflow ? .max : deadline
             waiters.append(waiter)
             return nil
         }
@@ -137,9 +173,25 @@ final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
         }
     }
 
+    /// Called when the waiter's timer fires: fails it with the timeout error (delivered to the
+    /// waiter) if its deadline passed and nobody served it meanwhile.
+    @discardableResult
+    func timeOut(_ waiter: Waiter) -> TimeoutCheck {
+        let check: TimeoutCheck = lock.withLock {
+            guard let i = waiters.firstIndex(where: { $0 === waiter }) else { return .served }
+            let now = clock.nanoseconds()
+            if now < waiter.deadline { return .notYet(seconds: Double(waiter.deadline - now) / 1e9) }
+            waiters.remove(at: i)
+            timedOut += 1
+            return .timedOut
+        }
+        if check == .timedOut { waiter.deliver(.failed(timeoutError())) }
+        return check
+    }
+
     /// Records a connection opened in a `.create` slot, now in use by the caller.
     func created(_ resource: Resource) -> Entry {
-        let entry = Entry(resource)
+        let entry = Entry(resource, now: clock.nanoseconds())
         lock.withLock {
             created += 1
             checkedOut[ObjectIdentifier(resource)] = entry
@@ -153,7 +205,9 @@ final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
     }
 
     /// Whether an entry must be replaced before use (lifetime or idle timeout exceeded).
-    func isExpired(_ entry: Entry, now: UInt64 = DispatchTime.now().uptimeNanoseconds) -> Bool {
+    func isExpired(_ entry: Entry) -> Bool { isExpired(entry, now: clock.nanoseconds()) }
+
+    private func isExpired(_ entry: Entry, now: UInt64) -> Bool {
         if let life = configuration.maxLifetime, Double(now &- entry.createdAt) / 1e9 >= life { return true }
         return false
     }
@@ -172,7 +226,7 @@ final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
                 grant = (waiters.removeFirst(), .entry(entry))
             } else {
                 inUseCount -= 1
-                entry.releasedAt = DispatchTime.now().uptimeNanoseconds
+                entry.releasedAt = clock.nanoseconds()
                 idle.append(entry)
             }
         }
@@ -210,16 +264,17 @@ final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
         }
     }
 
-    /// Idle connections to close now (expired, or idle too long above `minIdle`).
+    /// Idle connections to close now (expired, or idle too long while more than `minIdle` stay idle:
+    /// the same count `reserveForMinIdle` refills, so the two never undo each other).
     func takeExpiredIdle() -> [Entry] {
-        let now = DispatchTime.now().uptimeNanoseconds
+        let now = clock.nanoseconds()
         return lock.withLock {
             var out: [Entry] = []
             var keep: [Entry] = []
             for e in idle {
                 let idleFor = Double(now &- e.releasedAt) / 1e9
                 let tooIdle = configuration.idleTimeout.map { idleFor >= $0 } ?? false
-                if isExpired(e, now: now) || (tooIdle && openCount - out.count > configuration.minIdle) {
+                if isExpired(e, now: now) || (tooIdle && idle.count - out.count > configuration.minIdle) {
                     out.append(e)
                 } else {
                     keep.append(e)
@@ -241,12 +296,19 @@ final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
         }
     }
 
-    /// Adds a background-opened connection (or hands it to a waiter).
-    func addIdle(_ resource: Resource) {
-        let entry = Entry(resource)
+    /// Adds a background-opened connection (or hands it to a waiter). False when the pool started
+    /// closing while it was being opened: the slot is freed and the caller closes the connection.
+    @discardableResult
+    func addIdle(_ resource: Resource) -> Bool {
+        let entry = Entry(resource, now: clock.nanoseconds())
         var grant: Waiter?
-        lock.withLock {
+        let kept: Bool = lock.withLock {
             created += 1
+            if closing {
+                openCount -= 1
+                closedCount += 1
+                return false
+            }
             if !waiters.isEmpty {
                 grant = waiters.removeFirst()
                 inUseCount += 1
@@ -254,8 +316,10 @@ final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
             } else {
                 idle.append(entry)
             }
+            return true
         }
         grant?.deliver(.entry(entry))
+        return kept
     }
 
     /// A background open failed: free its slot (or give it to a waiter to try).

@@ -52,9 +52,10 @@ public struct ExtendedQueryStateMachine: Sendable {
 
     private var queue: [Pending] = []
     private var head = 0
-    /// Whether Execute of the head step has started returning rows (DataRow allowed).
-    private var inCopyOut = false
-    private var inCopyIn = false
+    /// COPY started by the head Execute: out (CopyData/CopyDone expected), out after CopyDone
+    /// (CommandComplete expected), in (CommandComplete expected once the client ends the data).
+    private enum Copy: Sendable { case none, out, outDone, `in` }
+    private var copy = Copy.none
     /// After Describe(statement): ParameterDescription received, RowDescription/NoData pending.
     private var awaitingRowDescription = false
 
@@ -106,25 +107,25 @@ public struct ExtendedQueryStateMachine: Sendable {
             pop(); events.append(.rowDescription(nil, tag: tag))
         case (.bind, .bindComplete):
             pop(); events.append(.bindComplete(tag: tag))
-        case (.execute, .dataRow(let row)) where !inCopyOut && !inCopyIn:
+        case (.execute, .dataRow(let row)) where copy == .none:
             events.append(.row(row, tag: tag))
-        case (.execute, .commandComplete(let c)):
-            inCopyOut = false
-            inCopyIn = false
+        case (.execute, .commandComplete(let c)) where copy != .out:
+            copy = .none
             pop(); events.append(.commandComplete(c, tag: tag))
-        case (.execute, .emptyQueryResponse):
+        case (.execute, .emptyQueryResponse) where copy == .none:
             pop(); events.append(.emptyQuery(tag: tag))
-        case (.execute, .portalSuspended):
+        case (.execute, .portalSuspended) where copy == .none:
             pop(); events.append(.portalSuspended(tag: tag))
-        case (.execute, .copyInResponse(let c)) where !inCopyOut && !inCopyIn:
-            inCopyIn = true
+        case (.execute, .copyInResponse(let c)) where copy == .none:
+            copy = .in
             events.append(.copyIn(c, tag: tag))
-        case (.execute, .copyOutResponse(let c)) where !inCopyOut && !inCopyIn:
-            inCopyOut = true
+        case (.execute, .copyOutResponse(let c)) where copy == .none:
+            copy = .out
             events.append(.copyOut(c, tag: tag))
-        case (.execute, .copyData(let d)) where inCopyOut:
+        case (.execute, .copyData(let d)) where copy == .out:
             events.append(.copyData(d, tag: tag))
-        case (.execute, .copyDone) where inCopyOut:
+        case (.execute, .copyDone) where copy == .out:
+            copy = .outDone
             events.append(.copyDone(tag: tag))
         case (.close, .closeComplete):
             pop(); events.append(.closeComplete(tag: tag))
@@ -135,8 +136,7 @@ public struct ExtendedQueryStateMachine: Sendable {
             events.append(.error(f, tag: tag))
         case (_, .errorResponse(let f)) where pending.step != .sync:
             awaitingRowDescription = false
-            inCopyOut = false
-            inCopyIn = false
+            copy = .none
             pop()
             events.append(.error(f, tag: tag))
             while let next = current, next.step != .sync {
