@@ -182,19 +182,13 @@ public final class AsyncConnection: Sendable {
         do {
             result = try await body(self)
         } catch {
-            connection.endTransactionBlock(savepoint: savepoint)
             // Roll back even when the task is cancelled.
-            let rollback = savepoint.map { "ROLLBACK TO SAVEPOINT \($0); RELEASE SAVEPOINT \($0)" } ?? "ROLLBACK"
-            _ = try? await Task { [self] in try await simpleQuery(rollback) }.value
+            _ = try? await Task { [self] in
+                try await withConnection { try $0.endTransactionBlock(savepoint: savepoint, bodyThrew: true) }
+            }.value
             throw error
         }
-        connection.endTransactionBlock(savepoint: savepoint)
-        if transactionStatus == .failed {
-            let rollback = savepoint.map { "ROLLBACK TO SAVEPOINT \($0); RELEASE SAVEPOINT \($0)" } ?? "ROLLBACK"
-            _ = try? await simpleQuery(rollback)
-            throw DatabaseError(.internal, "the transaction block was rolled back: a statement in it failed")
-        }
-        try await simpleQuery(savepoint.map { "RELEASE SAVEPOINT \($0)" } ?? "COMMIT")
+        try await withConnection { try $0.endTransactionBlock(savepoint: savepoint, bodyThrew: false) }
         return result
     }
 
