@@ -1,4 +1,5 @@
 import Foundation
+import PostgresWire
 import PostgresWireProtocol
 #if canImport(Glibc)
 import Glibc
