@@ -143,45 +143,17 @@ public struct CopyOutStream: AsyncSequence, Sendable {
     }
 
     public struct Iterator: AsyncIteratorProtocol {
-        let lease: StreamLease
-        // The current batch, walked without locks.
-        var bytes: [UInt8] = []
-        var ends: [Int] = []
-        var index = 0
-        var start = 0
+        var cursor: BatchCursor
 
-        init(lease: StreamLease) { self.lease = lease }
+        init(lease: StreamLease) { cursor = BatchCursor(lease: lease) }
 
         public mutating func next() async throws -> [UInt8]? {
-            try await nextSlice(isolation: nil).map(Array.init)
+            try await cursor.next(isolation: nil).map(Array.init)
         }
 
         /// Runs on the caller's executor: an actor-isolated loop does not hop per chunk.
         public mutating func next(isolation actor: isolated (any Actor)?) async throws -> [UInt8]? {
-            try await nextSlice(isolation: actor).map(Array.init)
-        }
-
-        /// The next chunk as a slice of its batch.
-        mutating func nextSlice(isolation actor: isolated (any Actor)?) async throws -> ArraySlice<UInt8>? {
-            while true {
-                if index < ends.count {
-                    let end = ends[index]
-                    let chunk = bytes[start..<end]
-                    start = end
-                    index += 1
-                    return chunk
-                }
-                guard let batch = try await lease.next() else {
-                    bytes = []
-                    ends = []
-                    index = 0
-                    return nil
-                }
-                bytes = batch.bytes
-                ends = batch.ends
-                index = 0
-                start = 0
-            }
+            try await cursor.next(isolation: actor).map(Array.init)
         }
     }
 }
@@ -197,12 +169,12 @@ public struct CopyOutRowStream: AsyncSequence, Sendable {
         var base: CopyOutStream.Iterator
 
         public mutating func next() async throws -> [String?]? {
-            try await base.nextSlice(isolation: nil).map(CopyText.decodeRow)
+            try await base.cursor.next(isolation: nil).map(CopyText.decodeRow)
         }
 
         /// Runs on the caller's executor: an actor-isolated loop does not hop per row.
         public mutating func next(isolation actor: isolated (any Actor)?) async throws -> [String?]? {
-            try await base.nextSlice(isolation: actor).map(CopyText.decodeRow)
+            try await base.cursor.next(isolation: actor).map(CopyText.decodeRow)
         }
     }
 }
@@ -229,216 +201,5 @@ extension CopyText {
             }
         }
         buffer.append(10)
-    }
-}
-
-// MARK: Plumbing
-
-/// The stream ended on the consumer side (the COPY job is over) before the producer finished.
-struct CopyChannelClosed: Error {}
-
-/// A bounded queue from a task (producer, suspending) to the I/O thread (consumer, blocking).
-final class CopyInChannel: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var chunks: [[UInt8]] = []
-    private let capacity: Int
-    private var finished = false
-    private var failure: Error?
-    private var consumerClosed = false
-    private var consumerStarted = false
-    private var waitingProducer: CheckedContinuation<Void, Error>?
-
-    init(capacity: Int) { self.capacity = capacity }
-
-    /// Producer: queues a chunk; suspends while the queue is full.
-    func put(_ chunk: [UInt8]) async throws {
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
-            condition.lock()
-            if let failure {
-                condition.unlock()
-                c.resume(throwing: failure)
-                return
-            }
-            if consumerClosed {
-                condition.unlock()
-                c.resume(throwing: CopyChannelClosed())
-                return
-            }
-            chunks.append(chunk)
-            condition.signal()
-            if chunks.count < capacity {
-                condition.unlock()
-                c.resume()
-            } else {
-                waitingProducer = c
-                condition.unlock()
-            }
-        }
-    }
-
-    /// Producer: no more data.
-    func finish() {
-        condition.lock()
-        finished = true
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// Producer side failed or was cancelled: the consumer throws `error`. Ignored (false) once
-    /// the producer finished or failed.
-    @discardableResult
-    func fail(_ error: Error) -> Bool {
-        condition.lock()
-        guard !finished, failure == nil else {
-            condition.unlock()
-            return false
-        }
-        failure = error
-        let c = waitingProducer
-        waitingProducer = nil
-        condition.broadcast()
-        condition.unlock()
-        c?.resume(throwing: error)
-        return true
-    }
-
-    /// Consumer: true if the producer failed before the consumer started (skip the job).
-    var failedBeforeStart: Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        consumerStarted = true
-        return failure != nil
-    }
-
-    /// Consumer: the next chunk (blocking), nil at the end; throws the producer's failure.
-    func take() throws -> [UInt8]? {
-        condition.lock()
-        while chunks.isEmpty && !finished && failure == nil { condition.wait() }
-        if let failure {
-            condition.unlock()
-            throw failure
-        }
-        guard !chunks.isEmpty else {
-            condition.unlock()
-            return nil
-        }
-        let chunk = chunks.removeFirst()
-        var resume: CheckedContinuation<Void, Error>?
-        if chunks.count < capacity {
-            resume = waitingProducer
-            waitingProducer = nil
-        }
-        condition.unlock()
-        resume?.resume()
-        return chunk
-    }
-
-    /// Consumer: the job is over; later puts throw `CopyChannelClosed`.
-    func closeConsumer() {
-        condition.lock()
-        consumerClosed = true
-        chunks.removeAll()
-        let c = waitingProducer
-        waitingProducer = nil
-        condition.unlock()
-        c?.resume(throwing: CopyChannelClosed())
-    }
-}
-
-/// The result of a job on the I/O thread, awaited (not cancellably) by a task.
-final class JobOutcome<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var result: Result<T, Error>?
-    private var waiter: CheckedContinuation<Result<T, Error>, Never>?
-
-    func set(_ value: Result<T, Error>) {
-        lock.lock()
-        if let w = waiter {
-            waiter = nil
-            lock.unlock()
-            w.resume(returning: value)
-        } else {
-            result = value
-            lock.unlock()
-        }
-    }
-
-    func value() async -> Result<T, Error> {
-        await withCheckedContinuation { (c: CheckedContinuation<Result<T, Error>, Never>) in
-            lock.lock()
-            if let result {
-                lock.unlock()
-                c.resume(returning: result)
-            } else {
-                waiter = c
-                lock.unlock()
-            }
-        }
-    }
-}
-
-/// Cancellation of one operation: CancelRequests only while it runs, and `end()` waits for the
-/// one in flight so that none reaches the server after the next operation started.
-///
-/// A CancelRequest that reaches the server before the query does (the task was cancelled just as
-/// the operation began) is ignored by the server, so while the operation still runs the request
-/// is repeated every `resendInterval` (at most `maximumRequests` in all): a cancelled task never
-/// waits for a long query to finish on its own.
-final class CancelGate: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var running = false
-    private var over = false
-    private var sending = false
-    private let group = DispatchGroup()
-    static let resendInterval: TimeInterval = 0.5
-    static let maximumRequests = 20
-
-    /// I/O thread: the operation starts; false if it was cancelled before.
-    func begin() -> Bool {
-        condition.withLock {
-            if over { return false }
-            running = true
-            return true
-        }
-    }
-
-    /// Any thread: sends CancelRequests (from a Dispatch thread) while the operation runs; a
-    /// cancellation before it started makes `begin()` return false.
-    func cancelIfRunning(_ connection: Connection) {
-        condition.lock()
-        if !running {
-            over = true
-            condition.unlock()
-            return
-        }
-        guard !sending, !over else {
-            condition.unlock()
-            return
-        }
-        sending = true
-        group.enter()
-        condition.unlock()
-        DispatchQueue.global().async { [self] in
-            for _ in 0..<Self.maximumRequests {
-                try? connection.cancel()
-                let deadline = Date(timeIntervalSinceNow: Self.resendInterval)
-                condition.lock()
-                while !over && condition.wait(until: deadline) {}
-                let done = over
-                condition.unlock()
-                if done { break }
-            }
-            group.leave()
-        }
-    }
-
-    /// I/O thread: the operation is over; waits for a CancelRequest in flight.
-    func end() {
-        condition.withLock {
-            running = false
-            over = true
-            condition.broadcast()
-        }
-        group.wait()
     }
 }

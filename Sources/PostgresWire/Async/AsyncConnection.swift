@@ -182,19 +182,13 @@ public final class AsyncConnection: Sendable {
         do {
             result = try await body(self)
         } catch {
-            connection.endTransactionBlock(savepoint: savepoint)
             // Roll back even when the task is cancelled.
-            let rollback = savepoint.map { "ROLLBACK TO SAVEPOINT \($0); RELEASE SAVEPOINT \($0)" } ?? "ROLLBACK"
-            _ = try? await Task { [self] in try await simpleQuery(rollback) }.value
+            _ = try? await Task { [self] in
+                try await withConnection { try $0.endTransactionBlock(savepoint: savepoint, bodyThrew: true) }
+            }.value
             throw error
         }
-        connection.endTransactionBlock(savepoint: savepoint)
-        if transactionStatus == .failed {
-            let rollback = savepoint.map { "ROLLBACK TO SAVEPOINT \($0); RELEASE SAVEPOINT \($0)" } ?? "ROLLBACK"
-            _ = try? await simpleQuery(rollback)
-            throw DatabaseError(.internal, "the transaction block was rolled back: a statement in it failed")
-        }
-        try await simpleQuery(savepoint.map { "RELEASE SAVEPOINT \($0)" } ?? "COMMIT")
+        try await withConnection { try $0.endTransactionBlock(savepoint: savepoint, bodyThrew: false) }
         return result
     }
 
@@ -238,16 +232,9 @@ public struct RowStream: AsyncSequence, Sendable {
     }
 
     public struct Iterator: AsyncIteratorProtocol {
-        let lease: StreamLease
-        // The current batch, walked without locks.
-        var columns: ResultColumns?
-        var columnCount = 0
-        var bytes: [UInt8] = []
-        var ends: [Int] = []
-        var index = 0
-        var start = 0
+        var cursor: BatchCursor
 
-        init(lease: StreamLease) { self.lease = lease }
+        init(lease: StreamLease) { cursor = BatchCursor(lease: lease) }
 
         public mutating func next() async throws -> Row? {
             try await next(isolation: nil)
@@ -255,27 +242,8 @@ public struct RowStream: AsyncSequence, Sendable {
 
         /// Runs on the caller's executor: an actor-isolated loop does not hop per row.
         public mutating func next(isolation actor: isolated (any Actor)?) async throws -> Row? {
-            while true {
-                if index < ends.count, let columns {
-                    let end = ends[index]
-                    let row = Row(columns: columns, data: DataRow(columnCount: columnCount, storage: bytes[start..<end]))
-                    start = end
-                    index += 1
-                    return row
-                }
-                guard let batch = try await lease.next() else {
-                    bytes = []
-                    ends = []
-                    index = 0
-                    return nil
-                }
-                columns = batch.columns
-                columnCount = batch.columns?.count ?? 0
-                bytes = batch.bytes
-                ends = batch.ends
-                index = 0
-                start = 0
-            }
+            guard let storage = try await cursor.next(isolation: actor), let columns = cursor.columns else { return nil }
+            return Row(columns: columns, data: DataRow(columnCount: cursor.columnCount, storage: storage))
         }
     }
 }

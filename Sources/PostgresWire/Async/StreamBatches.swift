@@ -17,6 +17,46 @@ struct StreamBatch: Sendable {
     let ends: [Int]
 }
 
+/// Walks a stream's batches one element at a time, without locks: the iterators of `RowStream`
+/// and `CopyOutStream` are this cursor and what they make of an element.
+struct BatchCursor {
+    let lease: StreamLease
+    /// The current batch's columns (nil for COPY chunks) and their count.
+    private(set) var columns: ResultColumns?
+    private(set) var columnCount = 0
+    private var bytes: [UInt8] = []
+    private var ends: [Int] = []
+    private var index = 0
+    private var start = 0
+
+    init(lease: StreamLease) { self.lease = lease }
+
+    /// The next element as a slice of its batch; nil at the end.
+    mutating func next(isolation actor: isolated (any Actor)?) async throws -> ArraySlice<UInt8>? {
+        while true {
+            if index < ends.count {
+                let end = ends[index]
+                let element = bytes[start..<end]
+                start = end
+                index += 1
+                return element
+            }
+            guard let batch = try await lease.next() else {
+                bytes = []
+                ends = []
+                index = 0
+                return nil
+            }
+            columns = batch.columns
+            columnCount = batch.columns?.count ?? 0
+            bytes = batch.bytes
+            ends = batch.ends
+            index = 0
+            start = 0
+        }
+    }
+}
+
 /// Batch sizes for a stream that keeps at most `bufferSize` elements waiting client-side.
 struct StreamLimits: Sendable {
     /// Batches that may wait in the channel.

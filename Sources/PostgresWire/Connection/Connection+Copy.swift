@@ -5,8 +5,7 @@ import PostgresWireProtocol
 /// up to 64 KiB, so memory stays bounded however much is copied.
 public final class CopyInWriter {
     private let connection: Connection
-    fileprivate var pending: [UInt8] = []
-    fileprivate var finished = false
+    private var pending: [UInt8] = []
     static let chunkSize = 64 * 1024
 
     init(connection: Connection) {
@@ -34,7 +33,7 @@ public final class CopyInWriter {
     /// Sends what is still buffered (before CopyDone).
     func finish() throws(PostgresError) { try sendPending() }
 
-    fileprivate func sendPending() throws(PostgresError) {
+    private func sendPending() throws(PostgresError) {
         guard !pending.isEmpty else { return }
         connection.send(.copyData(pending[...]))
         pending.removeAll(keepingCapacity: true)
@@ -59,61 +58,20 @@ extension Connection {
     /// connection stays usable.
     @discardableResult
     public func copyIn(_ sql: String, _ body: (CopyInWriter) throws -> Void) throws -> Int {
-        try lock.withLock {
-            try checkUsable()
-            let timer = armQueryTimeout()
-            defer { timer?.cancel() }
-            send(.query(sql))
-            try flush()
-            var machine = SimpleQueryStateMachine()
-            var serverError: ServerError?
-            var bodyError: Error?
-            var rows = 0
-            var sawCopyIn = false
-            while true {
-                let message = try receive()
-                let event: SimpleQueryStateMachine.Event
-                do throws(ProtocolError) { event = try machine.receive(message) } catch { throw fail(.protocolViolation(error)) }
-                switch event {
-                case .copyIn:
-                    sawCopyIn = true
-                    let writer = CopyInWriter(connection: self)
-                    do {
-                        try body(writer)
-                        try writer.sendPending()
-                        send(.copyDone)
-                    } catch let error as PostgresError where isClosed {
-                        throw error
-                    } catch let abort as CopyInAbort {
-                        // The server's error ("COPY from stdin failed: …", 57014) is what is thrown.
-                        send(.copyFail(message: abort.message))
-                    } catch {
-                        bodyError = error
-                        send(.copyFail(message: "COPY aborted by the client: \(error)"))
-                    }
-                    try flush()
-                case .copyOut:
-                    // Not what the caller expects: drain it and report.
-                    bodyError = PostgresError.invalidUsage("copyIn was given a COPY … TO STDOUT statement; use copyOut")
-                case .copyBoth:
-                    send(.copyDone)
-                    try flush()
-                    bodyError = PostgresError.invalidUsage("COPY BOTH (streaming replication) is not supported by this driver")
-                case .commandComplete(let c):
-                    rows = rows.checkedAdding(c.rowCount ?? 0) ?? .max  // the server's number: saturate, never trap
-                case .error(let f):
-                    serverError = ServerError(fields: f)
-                case .ready(let status):
-                    stateLock.withLock { _transactionStatus = status }
-                    if let bodyError { throw bodyError }
-                    if let serverError { throw PostgresError.server(serverError) }
-                    if !sawCopyIn { throw PostgresError.invalidUsage("the statement did not start COPY FROM STDIN") }
-                    return rows
-                default:
-                    break
-                }
+        var rows = 0
+        var sawCopyIn = false
+        try simpleQuery(sql, copyIn: { _, writer in
+            sawCopyIn = true
+            try body(writer)
+        }) { event in
+            switch event {
+            case .copyOut: throw PostgresError.invalidUsage("copyIn was given a COPY … TO STDOUT statement; use copyOut")
+            case .commandComplete(let c): rows = rows.checkedAdding(c.rowCount ?? 0) ?? .max  // the server's number: saturate, never trap
+            default: break
             }
         }
+        if !sawCopyIn { throw PostgresError.invalidUsage("the statement did not start COPY FROM STDIN") }
+        return rows
     }
 
     /// Runs `COPY … TO STDOUT` and hands each CopyData chunk (one row in text and CSV formats) to

@@ -329,36 +329,20 @@ extension Connection {
         }
     }
 
-    /// Writes a Bind message straight from the bindings buffer (no per-parameter arrays).
+    /// Writes a Bind message straight from the bindings buffer (no per-parameter arrays), each list
+    /// of format codes in its shortest form: parameters none when all are text, one when all are
+    /// binary; results one when they all agree.
     private func sendBind(statement: String, bindings: PostgresBindings, resultFormats: [Int16]) {
         let start = writeBuffer.count
-        writeBuffer.appendMessage(FrontendMessageType.bind) { b in
-            b.append(0)  // unnamed portal
-            b.appendCString(statement)
-            // One format code for all parameters when they agree, else one each.
-            let formats = bindings.formats
-            if formats.allSatisfy({ $0 == .text }) {
-                b.appendInt16(0)
-            } else if formats.allSatisfy({ $0 == .binary }) {
-                b.appendInt16(1)
-                b.appendInt16(1)
-            } else {
-                b.appendInt16(Int16(formats.count))
-                for f in formats { b.appendInt16(f.rawValue) }
-            }
-            b.appendInt16(Int16(bindings.count))
-            for slot in bindings.slots {
-                b.appendInt32(Int32(slot.length))
-                if slot.length > 0 { b.append(contentsOf: bindings.bytes[slot.offset..<(slot.offset + slot.length)]) }
-            }
-            if !resultFormats.isEmpty && resultFormats.allSatisfy({ $0 == resultFormats[0] }) {
-                b.appendInt16(1)
-                b.appendInt16(resultFormats[0])
-            } else {
-                b.appendInt16(Int16(resultFormats.count))
-                for f in resultFormats { b.appendInt16(f) }
-            }
-        }
+        let formats = bindings.formats
+        let parameterFormatCount = formats.allSatisfy({ $0 == .text }) ? 0 : formats.allSatisfy({ $0 == .binary }) ? 1 : formats.count
+        let resultsAgree = !resultFormats.isEmpty && resultFormats.allSatisfy({ $0 == resultFormats[0] })
+        FrontendMessage.encodeBind(
+            portal: "", statement: statement,
+            parameterFormatCount: parameterFormatCount, parameterFormat: { formats[$0].rawValue },
+            parameterCount: bindings.count, parameterValue: { bindings.value(at: $0) },
+            resultFormatCount: resultsAgree ? 1 : resultFormats.count, resultFormat: { resultFormats[$0] },
+            into: &writeBuffer)
         tracer?.trace(.frontend, bytes: writeBuffer[start...])
     }
 }

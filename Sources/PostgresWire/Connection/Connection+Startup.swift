@@ -23,7 +23,7 @@ extension Connection {
     }
 
     /// Runs startup and authentication over a connected (and, per sslmode, encrypted) transport;
-    /// `establish` (Connection+TLS.swift) gets it there. Closes the transport on failure.
+    /// `establish` (Connection+Connect.swift) gets it there. Closes the transport on failure.
     static func startSession(configuration: ConnectionConfiguration, host: ConnectionConfiguration.Host, transport: Transport,
                              channelBinding: SCRAMClient.ChannelBinding, deadline: Deadline?, logger: Logger,
                              tracer: (any MessageTracer)?) throws(PostgresError) -> EstablishedSession {

@@ -158,7 +158,8 @@ public final class Connection: @unchecked Sendable {
     /// it gets the server's CopyInResponse (the format) and a writer for the data, and returns
     /// when the data is complete (CopyDone is sent). If it throws, CopyFail is sent, the server's
     /// error for the COPY follows, and the error `copyIn` threw is rethrown once the server is
-    /// ready again (the connection stays usable). Its CommandComplete (`COPY n`) reaches `body`.
+    /// ready again (for `CopyInAbort`, the server's error is thrown); the connection stays usable.
+    /// Its CommandComplete (`COPY n`) reaches `body`.
     public func simpleQuery(
         _ sql: String, copyIn: (CopyResponse, CopyInWriter) throws -> Void, _ body: (SimpleQueryEvent) throws -> Void
     ) throws {
@@ -222,6 +223,9 @@ public final class Connection: @unchecked Sendable {
                         send(.copyDone)
                     } catch let error as PostgresError where isClosed {
                         throw error
+                    } catch let abort as CopyInAbort {
+                        // The server's error ("COPY from stdin failed: …", 57014) is what is thrown.
+                        send(.copyFail(message: abort.message))
                     } catch {
                         bodyError = error
                         send(.copyFail(message: "COPY aborted by the client: \(error)"))

@@ -39,8 +39,6 @@ struct DBAPIState {
     var characteristics = TransactionCharacteristics()
     /// Bumped when the pool resets the connection: cursors of an older generation are closed.
     var cursorGeneration = 0
-    /// Depth of `transaction { }` blocks (0: none).
-    var transactionDepth = 0
     var savepointCounter = 0
     var cursorCounter = 0
 }
@@ -152,22 +150,10 @@ extension Connection {
         do {
             result = try body(self)
         } catch {
-            endTransactionBlock(savepoint: savepoint)
-            if let savepoint { _ = try? simpleQuery("ROLLBACK TO SAVEPOINT \(savepoint); RELEASE SAVEPOINT \(savepoint)") }
-            else if !isClosed { _ = try? simpleQuery("ROLLBACK") }
+            try? endTransactionBlock(savepoint: savepoint, bodyThrew: true)
             throw error
         }
-        endTransactionBlock(savepoint: savepoint)
-        if transactionStatus == .failed {
-            // The body swallowed a failed statement: the block cannot commit. Roll back and say so
-            // (a COMMIT would silently roll back).
-            if let savepoint { _ = try? simpleQuery("ROLLBACK TO SAVEPOINT \(savepoint); RELEASE SAVEPOINT \(savepoint)") }
-            else { _ = try? simpleQuery("ROLLBACK") }
-            throw DatabaseError(.internal, "the transaction block was rolled back: a statement in it failed")
-        }
-        try asDatabaseError {
-            if let savepoint { try simpleQuery("RELEASE SAVEPOINT \(savepoint)") } else { try simpleQuery("COMMIT") }
-        }
+        try endTransactionBlock(savepoint: savepoint, bodyThrew: false)
         return result
     }
 
@@ -175,7 +161,6 @@ extension Connection {
     func beginTransactionBlock(_ characteristics: TransactionCharacteristics?) throws -> String? {
         try checkOpen()
         let (savepoint, begin): (String?, String) = stateLock.withLock {
-            dbapi.transactionDepth += 1
             if _transactionStatus == .idle {
                 return (nil, (characteristics ?? dbapi.characteristics).beginStatement)
             }
@@ -183,17 +168,26 @@ extension Connection {
             let name = "pgwire_sp_\(dbapi.savepointCounter)"
             return (name, "SAVEPOINT \(name)")
         }
-        do {
-            try simpleQuery(begin)
-        } catch {
-            stateLock.withLock { dbapi.transactionDepth -= 1 }
-            throw DatabaseError.wrap(error)
-        }
+        try asDatabaseError { try simpleQuery(begin) }
         return savepoint
     }
 
-    func endTransactionBlock(savepoint: String?) {
-        stateLock.withLock { dbapi.transactionDepth = max(0, dbapi.transactionDepth - 1) }
+    /// Ends the block `beginTransactionBlock` opened (`savepoint` nil: BEGIN), for
+    /// `Connection.transaction` and `AsyncConnection.transaction` alike. After its body threw: rolls
+    /// back (errors ignored: the body's error is the one to report). After it returned: commits, or,
+    /// when the body swallowed a failed statement, rolls back and says so (a COMMIT would silently
+    /// roll back).
+    func endTransactionBlock(savepoint: String?, bodyThrew: Bool) throws {
+        let rollback = savepoint.map { "ROLLBACK TO SAVEPOINT \($0); RELEASE SAVEPOINT \($0)" } ?? "ROLLBACK"
+        if bodyThrew {
+            if !isClosed { _ = try? simpleQuery(rollback) }
+            return
+        }
+        if transactionStatus == .failed {
+            _ = try? simpleQuery(rollback)
+            throw DatabaseError(.internal, "the transaction block was rolled back: a statement in it failed")
+        }
+        try asDatabaseError { try simpleQuery(savepoint.map { "RELEASE SAVEPOINT \($0)" } ?? "COMMIT") }
     }
 
     /// Opens the DB-API's implicit transaction when autocommit is off and none is open.

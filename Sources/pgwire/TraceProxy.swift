@@ -1,4 +1,5 @@
 import Foundation
+import PostgresWire
 import PostgresWireProtocol
 
 /// A transparent TCP proxy between PostgreSQL clients and a server that traces every message in
