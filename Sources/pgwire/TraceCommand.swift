@@ -2,7 +2,6 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import PostgresWire
-import PostgresWireProtocol
 #if canImport(Glibc)
 import Glibc
 #endif
