@@ -28,10 +28,12 @@ let package = Package(
             name: "PostgresWireProtocol",
             dependencies: ["COpenSSL"]
         ),
+        .target(name: "PostgresWireTypes", dependencies: ["PostgresWireProtocol"]),
         .target(
             name: "PostgresWire",
             dependencies: [
                 "PostgresWireProtocol",
+                "PostgresWireTypes",
                 "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -4,3 +4,4 @@
 // `DiagnosticFields`, `BackendKeyData`, `AuthenticationError`, `ProtocolError`, `PQTraceFormatter`…).
 @_exported import Logging
 @_exported import PostgresWireProtocol
+@_exported import PostgresWireTypes

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import PostgresWire
-import PostgresWireProtocol
 
 /// `pgwire listen CHANNEL…`: LISTEN and print each notification as it arrives.
 struct ListenCommand: ParsableCommand {

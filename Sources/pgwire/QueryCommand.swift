@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import PostgresWire
-import PostgresWireProtocol
 
 /// `pgwire query`: run SQL like `psql -X -c` and print the results in one of psql's formats.
 struct QueryCommand: ParsableCommand {
@@ -185,26 +184,7 @@ struct QueryCommand: ParsableCommand {
                     printer.begin(columns: row.columns)
                     begun = true
                 }
-                var values: [String?] = []
-                values.reserveCapacity(row.count)
-                var renderError: PostgresCodingError?
-                let fields = row.columns.fields
-                row.data.forEachColumn { index, bytes in
-                    guard let bytes else { values.append(nil); return }
-                    let field = fields[index]
-                    if field.formatCode == 1 {
-                        do throws(PostgresCodingError) {
-                            values.append(try PostgresTextRenderer.render(bytes, type: PostgresDataType(field.dataTypeOID),
-                                                                          typeModifier: field.typeModifier, settings: settings))
-                        } catch {
-                            renderError = error
-                            values.append(nil)
-                        }
-                    } else {
-                        values.append(String(decoding: bytes, as: UTF8.self))
-                    }
-                }
-                if let renderError { throw renderError }
+                let values = try row.textValues(settings: settings)
                 printer.row(values)
             }
             if !begun, let columns = outcome.columns { printer.begin(columns: columns) }

@@ -1,6 +1,5 @@
 import Foundation
 import PostgresWire
-import PostgresWireProtocol
 
 /// Prints query results the way psql does for its output formats.
 ///
@@ -35,7 +34,7 @@ extension ResultPrinter {
 
     /// One row of a text-format result, straight from the DataRow's bytes.
     func row(_ row: Row) {
-        row.data.forEachColumn { _, bytes in
+        row.forEachColumn { _, bytes in
             if let bytes { bytes.withUnsafeBytes { cell($0) } } else { cell(nil) }
         }
         endRow()
@@ -338,7 +337,7 @@ final class AlignedPrinter: ResultPrinter {
             out.write("--\n" + footer)
             return
         }
-        let rightAligned = columns.fields.map { Self.numericTypes.contains($0.dataTypeOID) }
+        let rightAligned = (0..<columns.count).map { Self.numericTypes.contains(columns.dataType(at: $0).rawValue) }
         let headers = columns.names.map { TextWidth.displayLines($0) }
         let widths = self.widths
 

@@ -2,7 +2,6 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import PostgresWire
-import PostgresWireProtocol
 
 /// `pgwire trace`: a proxy that prints every message between PostgreSQL clients and a server in
 /// libpq's PQtrace format.

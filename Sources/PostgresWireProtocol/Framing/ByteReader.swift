@@ -2,19 +2,19 @@
 ///
 /// Every read checks the remaining length first and throws `ProtocolError.malformed` on a short
 /// body, so hostile input can never read out of bounds or make us allocate more than it sent.
-public struct ByteReader {
-    public let bytes: ArraySlice<UInt8>
-    public private(set) var index: Int
+package struct ByteReader {
+    package let bytes: ArraySlice<UInt8>
+    package private(set) var index: Int
     let messageName: String
 
-    public init(_ bytes: ArraySlice<UInt8>, message: String) {
+    package init(_ bytes: ArraySlice<UInt8>, message: String) {
         self.bytes = bytes
         self.index = bytes.startIndex
         self.messageName = message
     }
 
-    public var remaining: Int { bytes.endIndex - index }
-    public var isAtEnd: Bool { index >= bytes.endIndex }
+    package var remaining: Int { bytes.endIndex - index }
+    package var isAtEnd: Bool { index >= bytes.endIndex }
 
     func fail(_ reason: String) -> ProtocolError {
         .malformed(message: messageName, reason: reason)
@@ -27,27 +27,27 @@ public struct ByteReader {
         }
     }
 
-    public mutating func readUInt8(_ what: String = "byte") throws(ProtocolError) -> UInt8 {
+    package mutating func readUInt8(_ what: String = "byte") throws(ProtocolError) -> UInt8 {
         try need(1, what)
         defer { index += 1 }
         return bytes[index]
     }
 
-    public mutating func readInt16(_ what: String = "Int16") throws(ProtocolError) -> Int16 {
+    package mutating func readInt16(_ what: String = "Int16") throws(ProtocolError) -> Int16 {
         Int16(bitPattern: try readUInt16(what))
     }
 
-    public mutating func readUInt16(_ what: String = "Int16") throws(ProtocolError) -> UInt16 {
+    package mutating func readUInt16(_ what: String = "Int16") throws(ProtocolError) -> UInt16 {
         try need(2, what)
         defer { index += 2 }
         return UInt16(bytes[index]) << 8 | UInt16(bytes[index + 1])
     }
 
-    public mutating func readInt32(_ what: String = "Int32") throws(ProtocolError) -> Int32 {
+    package mutating func readInt32(_ what: String = "Int32") throws(ProtocolError) -> Int32 {
         Int32(bitPattern: try readUInt32(what))
     }
 
-    public mutating func readUInt32(_ what: String = "Int32") throws(ProtocolError) -> UInt32 {
+    package mutating func readUInt32(_ what: String = "Int32") throws(ProtocolError) -> UInt32 {
         try need(4, what)
         defer { index += 4 }
         return UInt32(bytes[index]) << 24 | UInt32(bytes[index + 1]) << 16
@@ -56,13 +56,13 @@ public struct ByteReader {
 
     /// A count field (Int16 or Int32) that must be non-negative and plausible for the bytes left:
     /// each counted element occupies at least `minimumElementSize` bytes.
-    public mutating func readCount16(_ what: String, minimumElementSize: Int) throws(ProtocolError) -> Int {
+    package mutating func readCount16(_ what: String, minimumElementSize: Int) throws(ProtocolError) -> Int {
         let count = Int(try readInt16(what))
         try checkCount(count, what, minimumElementSize)
         return count
     }
 
-    public mutating func readCount32(_ what: String, minimumElementSize: Int) throws(ProtocolError) -> Int {
+    package mutating func readCount32(_ what: String, minimumElementSize: Int) throws(ProtocolError) -> Int {
         let count = Int(try readInt32(what))
         try checkCount(count, what, minimumElementSize)
         return count
@@ -75,19 +75,19 @@ public struct ByteReader {
         }
     }
 
-    public mutating func readBytes(_ count: Int, _ what: String = "bytes") throws(ProtocolError) -> ArraySlice<UInt8> {
+    package mutating func readBytes(_ count: Int, _ what: String = "bytes") throws(ProtocolError) -> ArraySlice<UInt8> {
         try need(count, what)
         defer { index += count }
         return bytes[index..<(index + count)]
     }
 
-    public mutating func readRest() -> ArraySlice<UInt8> {
+    package mutating func readRest() -> ArraySlice<UInt8> {
         defer { index = bytes.endIndex }
         return bytes[index...]
     }
 
     /// A NUL-terminated string; the terminator must be present.
-    public mutating func readCString(_ what: String = "string") throws(ProtocolError) -> String {
+    package mutating func readCString(_ what: String = "string") throws(ProtocolError) -> String {
         guard let end = bytes[index...].firstIndex(of: 0) else {
             throw fail("\(what) is not NUL-terminated")
         }
@@ -96,14 +96,14 @@ public struct ByteReader {
     }
 
     /// Length-prefixed value as used by DataRow, Bind and FunctionCallResponse: -1 is NULL.
-    public mutating func readNullableBytes32(_ what: String) throws(ProtocolError) -> ArraySlice<UInt8>? {
+    package mutating func readNullableBytes32(_ what: String) throws(ProtocolError) -> ArraySlice<UInt8>? {
         let length = Int(try readInt32("\(what) length"))
         if length == -1 { return nil }
         if length < 0 { throw fail("\(what) has invalid length \(length)") }
         return try readBytes(length, what)
     }
 
-    public func expectEnd() throws(ProtocolError) {
+    package func expectEnd() throws(ProtocolError) {
         if !isAtEnd { throw fail("\(remaining) unexpected trailing bytes") }
     }
 }

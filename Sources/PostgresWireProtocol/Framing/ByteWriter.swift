@@ -1,33 +1,33 @@
 /// Big-endian appends into a growable byte buffer, used by every message encoder.
 extension Array where Element == UInt8 {
     @inline(__always)
-    public mutating func appendInt16(_ value: Int16) { appendUInt16(UInt16(bitPattern: value)) }
+    package mutating func appendInt16(_ value: Int16) { appendUInt16(UInt16(bitPattern: value)) }
 
     @inline(__always)
-    public mutating func appendUInt16(_ value: UInt16) {
+    package mutating func appendUInt16(_ value: UInt16) {
         append(UInt8(truncatingIfNeeded: value >> 8))
         append(UInt8(truncatingIfNeeded: value))
     }
 
     @inline(__always)
-    public mutating func appendInt32(_ value: Int32) { appendUInt32(UInt32(bitPattern: value)) }
+    package mutating func appendInt32(_ value: Int32) { appendUInt32(UInt32(bitPattern: value)) }
 
     @inline(__always)
-    public mutating func appendUInt32(_ value: UInt32) {
+    package mutating func appendUInt32(_ value: UInt32) {
         append(UInt8(truncatingIfNeeded: value >> 24))
         append(UInt8(truncatingIfNeeded: value >> 16))
         append(UInt8(truncatingIfNeeded: value >> 8))
         append(UInt8(truncatingIfNeeded: value))
     }
 
-    public mutating func appendCString(_ string: String) {
+    package mutating func appendCString(_ string: String) {
         append(contentsOf: string.utf8)
         append(0)
     }
 
     /// Overwrites a big-endian Int32 at `offset` (used to back-fill message lengths).
     @inline(__always)
-    public mutating func setInt32(_ value: Int32, at offset: Int) {
+    package mutating func setInt32(_ value: Int32, at offset: Int) {
         let v = UInt32(bitPattern: value)
         self[offset] = UInt8(truncatingIfNeeded: v >> 24)
         self[offset + 1] = UInt8(truncatingIfNeeded: v >> 16)
@@ -37,7 +37,7 @@ extension Array where Element == UInt8 {
 
     /// Appends a typed message: type byte, length placeholder, body, then back-fills the length.
     @inline(__always)
-    public mutating func appendMessage(_ type: UInt8, _ body: (inout [UInt8]) -> Void) {
+    package mutating func appendMessage(_ type: UInt8, _ body: (inout [UInt8]) -> Void) {
         append(type)
         let lengthOffset = count
         appendInt32(0)

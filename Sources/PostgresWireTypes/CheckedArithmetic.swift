@@ -2,26 +2,26 @@
 /// overflow trap, so a hostile or corrupt value becomes a decoding error, never a crash.
 extension FixedWidthInteger {
     @inline(__always)
-    func checkedAdding(_ other: Self) -> Self? {
+    package func checkedAdding(_ other: Self) -> Self? {
         let (result, overflow) = addingReportingOverflow(other)
         return overflow ? nil : result
     }
 
     @inline(__always)
-    func checkedSubtracting(_ other: Self) -> Self? {
+    package func checkedSubtracting(_ other: Self) -> Self? {
         let (result, overflow) = subtractingReportingOverflow(other)
         return overflow ? nil : result
     }
 
     @inline(__always)
-    func checkedMultiplied(by other: Self) -> Self? {
+    package func checkedMultiplied(by other: Self) -> Self? {
         let (result, overflow) = multipliedReportingOverflow(by: other)
         return overflow ? nil : result
     }
 
     /// `-self`, nil for `Self.min` of a signed type.
     @inline(__always)
-    func checkedNegated() -> Self? {
+    package func checkedNegated() -> Self? {
         Self.zero.checkedSubtracting(self)
     }
 
