@@ -28,9 +28,15 @@ let package = Package(
             name: "PostgresWireProtocol",
             dependencies: ["COpenSSL"]
         ),
+        // Values and their codecs, and the one error type; no connections.
+        .target(
+            name: "PostgresWireTypes",
+            dependencies: ["PostgresWireProtocol"]
+        ),
         .target(
             name: "PostgresWire",
             dependencies: [
+                "PostgresWireTypes",
                 "PostgresWireProtocol",
                 "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),

@@ -4,3 +4,5 @@
 // `DiagnosticFields`, `BackendKeyData`, `AuthenticationError`, `ProtocolError`, `PQTraceFormatter`…).
 @_exported import Logging
 @_exported import PostgresWireProtocol
+// Values, their codecs and the error type (`PostgresError`, `SQLState`, `ErrorCategory`).
+@_exported import PostgresWireTypes
