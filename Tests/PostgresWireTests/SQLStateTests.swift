@@ -90,7 +90,7 @@ import TestSupport
                 try conn.simpleQuery(sql)
                 Issue.record("\(sql) succeeded")
             } catch {
-                let sqlState = (error as? PostgresError)?.sqlState.map(SQLState.init(rawValue:))
+                let sqlState = (error as? PostgresError)?.sqlState
                 #expect(sqlState == state, "\(sql)")
                 #expect(sqlState?.category == state.category)
             }

@@ -341,9 +341,18 @@ public final class Connection: @unchecked Sendable {
 
     // MARK: Message I/O (callers hold `lock`)
 
+    /// Why the connection cannot be used: closed by its owner, or lost (nil while it is usable).
+    var unusableError: PostgresError? {
+        stateLock.withLock { () -> PostgresError? in
+            if closed { return .connectionClosed("connection is closed") }
+            if let broken { return .connectionLost("connection is broken: \(broken.message)") }
+            return nil
+        }
+    }
+
     func checkUsable() throws(PostgresError) {
         if closed { throw .connectionClosed("connection is closed") }
-        if let broken { throw .connectionClosed("connection is broken: \(broken.message)") }
+        if let broken { throw .connectionLost("connection is broken: \(broken.message)") }
     }
 
     /// Marks the connection broken and returns the error to throw.
@@ -382,7 +391,7 @@ public final class Connection: @unchecked Sendable {
             } catch {
                 // A FATAL ErrorResponse just before the socket closed says why (e.g. 57P01
                 // terminating connection due to administrator command): report it, like libpq.
-                if case .connectionClosed = error, let fatal = lastFatalError { throw .server(fatal) }
+                if case .connectionLost = error, let fatal = lastFatalError { throw .server(fatal) }
                 throw error
             }
             switch message {
@@ -469,7 +478,7 @@ public final class Connection: @unchecked Sendable {
                 throw onFailure(error)
             }
             if n == 0 {
-                throw onFailure(.connectionClosed("server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request."))
+                throw onFailure(.connectionLost("server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request."))
             }
         }
     }

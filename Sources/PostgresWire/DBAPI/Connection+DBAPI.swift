@@ -83,7 +83,7 @@ extension Connection {
     public func setAutocommit(_ value: Bool) throws {
         try checkOpen()
         if transactionStatus != .idle && value != autocommit {
-            throw DatabaseError.programming("autocommit cannot be changed inside a transaction; commit or roll back first")
+            throw PostgresError.invalidUsage("autocommit cannot be changed inside a transaction; commit or roll back first")
         }
         stateLock.withLock { dbapi.autocommit = value }
     }
@@ -163,7 +163,7 @@ extension Connection {
             // (a COMMIT would silently roll back).
             if let savepoint { _ = try? simpleQuery("ROLLBACK TO SAVEPOINT \(savepoint); RELEASE SAVEPOINT \(savepoint)") }
             else { _ = try? simpleQuery("ROLLBACK") }
-            throw DatabaseError(.internal, "the transaction block was rolled back: a statement in it failed")
+            throw PostgresError.transactionRolledBack("the transaction block was rolled back: a statement in it failed")
         }
         try asDatabaseError {
             if let savepoint { try simpleQuery("RELEASE SAVEPOINT \(savepoint)") } else { try simpleQuery("COMMIT") }
@@ -206,12 +206,9 @@ extension Connection {
     }
 
     func checkOpen() throws {
-        if isClosed {
-            throw DatabaseError.interface(stateLock.withLock { dbapiBrokenMessage })
-        }
+        if let error = unusableError { throw error }
     }
 
-    private var dbapiBrokenMessage: String { "connection is closed" }
 
     var cursorGeneration: Int { stateLock.withLock { dbapi.cursorGeneration } }
 
