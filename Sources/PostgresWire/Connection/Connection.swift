@@ -6,7 +6,7 @@ import PostgresWireProtocol
 ///
 /// All methods are thread-safe: calls are serialised. `cancel()` may be called from another thread
 /// while a query runs. Once the connection breaks (socket error, invalid server data) every later
-/// call fails fast with `PostgresError.connectionClosed`.
+/// call fails fast with `PostgresError.connectionLost`.
 public final class Connection: @unchecked Sendable {
     public let configuration: ConnectionConfiguration
     /// The host entry this connection reached.
