@@ -28,12 +28,16 @@ let package = Package(
             name: "PostgresWireProtocol",
             dependencies: ["COpenSSL"]
         ),
-        .target(name: "PostgresWireTypes", dependencies: ["PostgresWireProtocol"]),
+        // Values and their codecs, and the one error type; no connections.
+        .target(
+            name: "PostgresWireTypes",
+            dependencies: ["PostgresWireProtocol"]
+        ),
         .target(
             name: "PostgresWire",
             dependencies: [
-                "PostgresWireProtocol",
                 "PostgresWireTypes",
+                "PostgresWireProtocol",
                 "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
             ]

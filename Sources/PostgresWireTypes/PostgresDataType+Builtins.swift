@@ -61,17 +61,17 @@ public enum PostgresTypeKind: Sendable, Equatable {
     case textual
 }
 
-struct PostgresBuiltinType: Sendable {
-    let oid: UInt32
-    let name: String
-    let kind: PostgresTypeKind
-    let arrayOID: UInt32?
+package struct PostgresBuiltinType: Sendable {
+    package let oid: UInt32
+    package let name: String
+    package let kind: PostgresTypeKind
+    package let arrayOID: UInt32?
     /// Whether result columns of this type are requested in binary: types with a Swift codec.
     /// (The renderer prints more, e.g. geometric types: see `PostgresTextRenderer.supportsBinary`.)
-    let binary: Bool
+    package let binary: Bool
 }
 
-enum PostgresBuiltinTypes {
+package enum PostgresBuiltinTypes {
     // (oid, name, array oid, binary supported)
     private static let scalars: [(UInt32, String, UInt32?, Bool)] = [
         (16, "bool", 1000, true), (17, "bytea", 1001, true), (18, "char", 1002, true), (19, "name", 1003, true),
@@ -104,7 +104,7 @@ enum PostgresBuiltinTypes {
         (4534, "tstzmultirange", 6153, 3910), (4535, "datemultirange", 6155, 3912), (4536, "int8multirange", 6157, 3926),
     ]
 
-    static let all: [PostgresBuiltinType] = {
+    package static let all: [PostgresBuiltinType] = {
         var types: [PostgresBuiltinType] = []
         func addArray(_ array: UInt32?, of element: UInt32, _ name: String, _ binary: Bool) {
             guard let array else { return }
@@ -126,5 +126,5 @@ enum PostgresBuiltinTypes {
         return types
     }()
 
-    static let byOID: [UInt32: PostgresBuiltinType] = Dictionary(all.map { ($0.oid, $0) }, uniquingKeysWith: { a, _ in a })
+    package static let byOID: [UInt32: PostgresBuiltinType] = Dictionary(all.map { ($0.oid, $0) }, uniquingKeysWith: { a, _ in a })
 }

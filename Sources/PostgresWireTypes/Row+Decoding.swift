@@ -9,12 +9,12 @@ extension Row {
     public func format(at index: Int) -> PostgresFormat { columns.fields[index].formatCode == 1 ? .binary : .text }
 
     /// Decodes column `index` as `T`. NULL becomes nil for optional `T` and `.unexpectedNull`
-    /// otherwise; every error names the column. Pass `PostgresDecodingContext(parameters:
+    /// otherwise; every error is a `PostgresError.coding` naming the column. Pass `PostgresDecodingContext(parameters:
     /// connection.parameters)` so text-format dates and intervals follow the session's styles.
     public func decode<T: PostgresDecodable>(_: T.Type = T.self, at index: Int,
-                                             context: PostgresDecodingContext = .default) throws(PostgresCodingError) -> T {
+                                             context: PostgresDecodingContext = .default) throws(PostgresError) -> T {
         guard index >= 0, index < columns.count, index < count else {
-            throw PostgresCodingError(.missingColumn, type: .unspecified, swiftType: T.self, column: "#\(index)")
+            throw .coding(PostgresCodingError(.missingColumn, type: .unspecified, swiftType: T.self, column: "#\(index)"))
         }
         let field = columns.fields[index]
         let type = PostgresDataType(field.dataTypeOID)
@@ -26,15 +26,15 @@ extension Row {
         } catch {
             var e = error
             e.column = field.name
-            throw e
+            throw .coding(e)
         }
     }
 
     /// Decodes the first column named `name` as `T`.
     public func decode<T: PostgresDecodable>(_: T.Type = T.self, named name: String,
-                                             context: PostgresDecodingContext = .default) throws(PostgresCodingError) -> T {
+                                             context: PostgresDecodingContext = .default) throws(PostgresError) -> T {
         guard let index = columns.index(of: name) else {
-            throw PostgresCodingError(.missingColumn, type: .unspecified, swiftType: T.self, column: name)
+            throw .coding(PostgresCodingError(.missingColumn, type: .unspecified, swiftType: T.self, column: name))
         }
         return try decode(T.self, at: index, context: context)
     }
@@ -53,7 +53,11 @@ extension Row {
     /// A type that decodes a single value reads a one-column row.
     public func decode<T: Decodable>(_: T.Type, keyStrategy: KeyStrategy = .useDefaultKeys,
                                      context: PostgresDecodingContext = .default) throws -> T {
-        try T(from: RowDecoder(row: self, context: context, keyStrategy: keyStrategy))
+        do {
+            return try T(from: RowDecoder(row: self, context: context, keyStrategy: keyStrategy))
+        } catch let error as PostgresCodingError {
+            throw PostgresError.coding(error)
+        }
     }
 }
 

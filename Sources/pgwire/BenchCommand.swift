@@ -328,7 +328,7 @@ struct BenchLoop {
         let after = cpuUsage()
         if let error = state.error {
             // As `pgwire query` reports it: the SQLSTATE, exit status 1 (2 if the connection was lost).
-            let lost = (error as? PostgresError).map { if case .connectionClosed = $0 { true } else { false } } ?? false
+            let lost = (error as? PostgresError).map { $0.isConnectionLost } ?? false
             throw reportQueryError(error, query: query ?? "", connectionLost: lost)
         }
         // Ctrl-C between queries: the measurement is incomplete.

@@ -40,11 +40,11 @@ struct CopyInCommand: ParsableCommand {
                 var buffer = [UInt8](repeating: 0, count: 64 * 1024)
                 while true {
                     // Ctrl-C ends the data (psql sends CopyFail "canceled by user"; the server reports 57014).
-                    guard waitReadableOrInterrupted(fd) else { throw CopyInAbort(message: "canceled by user") }
+                    guard waitReadableOrInterrupted(fd) else { throw PostgresError.copyAborted("canceled by user") }
                     let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                     if n < 0 {
                         if errno == EINTR { continue }
-                        throw CopyInAbort(message: "could not read COPY data: \(String(cString: strerror(errno)))")
+                        throw PostgresError.copyAborted("could not read COPY data: \(String(cString: strerror(errno)))")
                     }
                     if n == 0 { break }
                     try writer.write(buffer[0..<n])

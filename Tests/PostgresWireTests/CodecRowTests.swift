@@ -76,7 +76,10 @@ import TestSupport
             do {
                 try body()
                 Issue.record("no error for \(column)")
-            } catch let e as PostgresCodingError {
+            } catch let error as PostgresError {
+                // Row decoding throws the one error type; the coding failure is its payload.
+                guard case .coding(let e) = error else { Issue.record("expected coding, got \(error)"); return }
+                #expect(error.category == .data)
                 #expect(e.reason == expected, "\(column): \(e)")
                 #expect(e.column == column, "\(e)")
                 #expect(e.description.contains("column \"\(column)\""))
@@ -119,12 +122,12 @@ import TestSupport
         #expect(r.payload == Payload(name: "n", tags: ["t"]) && r.grid == [[1, nil], [3, 4]] && r.status == .ok)
         #expect(r.note == nil && r.missing == nil)
         // Without the key strategy, created_at is not found.
-        #expect(throws: PostgresCodingError.self) { try row.decode(Loose.self, context: context) }
+        #expect(throws: PostgresError.self) { try row.decode(Loose.self, context: context) }
         struct Strict: Decodable { var nope: Int }
-        let e = #expect(throws: PostgresCodingError.self) { try row.decode(Strict.self) }
+        let e = #expect(throws: PostgresError.self) { try row.decode(Strict.self) }?.codingError
         #expect(e?.reason == .missingColumn && e?.column == "nope")
         struct WrongType: Decodable { var b: Int }
-        let w = #expect(throws: PostgresCodingError.self) { try row.decode(WrongType.self) }
+        let w = #expect(throws: PostgresError.self) { try row.decode(WrongType.self) }?.codingError
         #expect(w?.reason == .typeMismatch && w?.column == "b")
     }
 

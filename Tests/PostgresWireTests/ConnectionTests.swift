@@ -481,6 +481,9 @@ private func procStatusKilobytes(_ field: String) -> Int? {
             Issue.record("expected connectionClosed, got \(String(describing: error))")
             return
         }
+        // Closed by its owner: PEP 249's InterfaceError, not a lost connection.
+        #expect(error?.category == .interface)
+        #expect(error?.isConnectionLost == false)
         let again = expectPostgresError { try connection.simpleQuery("SELECT 1") { _ in } }
         guard case .connectionClosed? = again else {
             Issue.record("expected connectionClosed, got \(String(describing: again))")
@@ -498,16 +501,18 @@ private func procStatusKilobytes(_ field: String) -> Int? {
         // The server sends a FATAL ErrorResponse (57P01) and closes; the next call reports one or the other.
         let error = expectPostgresError { try victim.simpleQuery("SELECT 1") }
         switch error {
-        case .connectionClosed?: break
-        case .server(let e)?: #expect(e.sqlState == "57P01")
-        default: Issue.record("expected connectionClosed or 57P01, got \(String(describing: error))")
+        case .connectionLost?: break
+        case .server(let e)?: #expect(SQLState(e.sqlState) == .adminShutdown)
+        default: Issue.record("expected connectionLost or 57P01, got \(String(describing: error))")
         }
-        // Whatever the first error was, the connection is now unusable.
+        #expect(error?.category == .operational)
+        // Whatever the first error was, the connection is now unusable: lost, not closed by its owner.
         let later = expectPostgresError { try victim.simpleQuery("SELECT 1") }
-        guard case .connectionClosed? = later else {
-            Issue.record("expected connectionClosed after the backend was terminated, got \(String(describing: later))")
+        guard case .connectionLost? = later else {
+            Issue.record("expected connectionLost after the backend was terminated, got \(String(describing: later))")
             return
         }
+        #expect(later?.category == .operational)
         #expect(victim.isClosed)
     }
 

@@ -199,9 +199,14 @@ private final class MessageCounter: MessageTracer, @unchecked Sendable {
         #expect((try? results[0].get().commandTag) == "INSERT 0 1")
         guard case .failure(let e1) = results[1] else { Issue.record("expected failure"); return }
         #expect(e1.sqlState == "23505")
-        for r in results[2...] {
+        for (index, r) in results.enumerated().dropFirst(2) {
             guard case .failure(let e) = r else { Issue.record("expected skipped"); continue }
             #expect(e.isPipelineAborted)
+            // A case of its own, naming the skipped query and the one that failed; no server fields.
+            guard case .pipelineAborted(index, failedIndex: 1) = e else { Issue.record("expected pipelineAborted(\(index), 1), got \(e)"); continue }
+            #expect(e.category == .operational)
+            #expect(e.sqlState == nil && e.serverError == nil)
+            #expect(e.description == "query \(index + 1) of the pipeline was skipped because query 2 in its Sync group failed")
         }
         // The pipeline ran as one implicit transaction: the first insert is rolled back too.
         let count = try c.simpleQuery("SELECT count(*) FROM pipe")
@@ -245,7 +250,7 @@ private final class MessageCounter: MessageTracer, @unchecked Sendable {
 
 extension Result where Failure == PostgresError {
     var failureSQLState: String? {
-        if case .failure(let e) = self { return e.sqlState }
+        if case .failure(let e) = self { return e.sqlState?.rawValue }
         return nil
     }
 }
@@ -263,7 +268,7 @@ extension Result where Failure == PostgresError {
         }
         #expect(c.isClosed)
         #expect { try c.simpleQuery("SELECT 1") } throws: { error in
-            if case PostgresError.connectionClosed = error { return true }
+            if case PostgresError.connectionLost = error { return true }
             return false
         }
     }

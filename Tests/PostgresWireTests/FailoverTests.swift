@@ -24,9 +24,9 @@ final class FailoverLog: @unchecked Sendable {
     func failure(_ error: any Error) {
         let e = DatabaseError.wrap(error)
         var kind = "\(e.category)"
-        if let state = e.sqlState?.rawValue { kind += " \(state)" } else if let underlying = e.underlying {
-            switch underlying {
-            case .connectionClosed: kind += " connection lost"
+        if let state = e.sqlState?.rawValue { kind += " \(state)" } else {
+            switch e {
+            case .connectionLost, .connectionClosed: kind += " connection lost"
             case .connectionFailed: kind += " connection failed"
             case .timeout: kind += " timeout"
             default: kind += " other"

@@ -275,8 +275,8 @@ private func procStatusKilobytes(_ field: String) -> Int? {
         let server = try FakeServer { client in client.close() }
         defer { server.stop() }
         let (error, elapsed) = try Self.connectFailure(server)
-        guard case .connectionClosed? = error else {
-            Issue.record("expected connectionClosed, got \(String(describing: error))")
+        guard case .connectionLost? = error else {
+            Issue.record("expected connectionLost, got \(String(describing: error))")
             return
         }
         #expect(elapsed < 2)
@@ -289,8 +289,8 @@ private func procStatusKilobytes(_ field: String) -> Int? {
         }
         defer { server.stop() }
         let (error, _) = try Self.connectFailure(server)
-        guard case .connectionClosed(let message)? = error else {
-            Issue.record("expected connectionClosed, got \(String(describing: error))")
+        guard case .connectionLost(let message)? = error else {
+            Issue.record("expected connectionLost, got \(String(describing: error))")
             return
         }
         #expect(message.contains("server closed the connection unexpectedly"))
@@ -317,18 +317,18 @@ private func procStatusKilobytes(_ field: String) -> Int? {
                 if case .row(let row) = event { rows.update { $0.append(row["name"] ?? "nil") } }
             }
         }
-        guard case .connectionClosed? = outcome.postgresError else {
-            Issue.record("expected connectionClosed, got \(String(describing: outcome.result))")
+        guard case .connectionLost? = outcome.postgresError else {
+            Issue.record("expected connectionLost, got \(String(describing: outcome.result))")
             return
         }
         #expect(rows.current == ["row 1", "row 2", "row 3"])
         #expect(connection.isClosed)
 
-        // Every later call fails fast with connectionClosed.
+        // Every later call fails fast with connectionLost.
         for _ in 0..<3 {
             let later = bounded(1) { try connection.simpleQuery("SELECT 1") }
-            guard case .connectionClosed? = later.postgresError else {
-                Issue.record("expected connectionClosed, got \(String(describing: later.result))")
+            guard case .connectionLost? = later.postgresError else {
+                Issue.record("expected connectionLost, got \(String(describing: later.result))")
                 return
             }
             #expect(later.elapsed < 0.5)
@@ -352,13 +352,13 @@ private func procStatusKilobytes(_ field: String) -> Int? {
         let outcome = bounded(5) { try connection.simpleQuery("SELECT 1") }
         switch outcome.postgresError {
         case .server(let e)?: #expect(e.sqlState == "57P01")
-        case .connectionClosed?: break
-        default: Issue.record("expected 57P01 or connectionClosed, got \(String(describing: outcome.result))")
+        case .connectionLost?: break
+        default: Issue.record("expected 57P01 or connectionLost, got \(String(describing: outcome.result))")
         }
         #expect(connection.isClosed)
         let later = bounded(1) { try connection.simpleQuery("SELECT 1") }
-        guard case .connectionClosed? = later.postgresError else {
-            Issue.record("expected connectionClosed, got \(String(describing: later.result))")
+        guard case .connectionLost? = later.postgresError else {
+            Issue.record("expected connectionLost, got \(String(describing: later.result))")
             return
         }
     }
@@ -393,8 +393,8 @@ private func procStatusKilobytes(_ field: String) -> Int? {
         #expect(delivered.current == 1)
         #expect(connection.isClosed)
         let later = bounded(1) { try connection.simpleQuery("SELECT 1") }
-        guard case .connectionClosed? = later.postgresError else {
-            Issue.record("expected connectionClosed after a protocol violation, got \(String(describing: later.result))")
+        guard case .connectionLost? = later.postgresError else {
+            Issue.record("expected connectionLost after a protocol violation, got \(String(describing: later.result))")
             return
         }
         // The broken connection's socket was closed.

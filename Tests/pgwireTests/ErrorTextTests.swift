@@ -93,7 +93,7 @@ struct ErrorTextTests {
             AuthenticationError.passwordRequired,
             StartupStateMachine.Failure.authentication(.passwordRequired),
             ConfigurationError("invalid sslmode value: \"sometimes\""),
-            DatabaseError(.interface, "cursor is closed"),
+            PostgresError.connectionClosed("cursor is closed"),
         ]
         #expect(errors.count == 11)
         for error in errors {

@@ -476,7 +476,7 @@ struct TraceOracleTests {
             try? connection.cancel()
         }
         canceller.start()
-        var sqlState: String?
+        var sqlState: SQLState?
         do {
             try connection.simpleQuery("SELECT pg_sleep(30)")
         } catch let error as PostgresError {

@@ -98,7 +98,7 @@ struct FluentPostgresWireDatabase: Database, SQLDatabase, TransactionControlData
 
     private func transactionControl(_ statement: String) -> EventLoopFuture<Void> {
         guard connection != nil else {
-            return eventLoop.makeFailedFuture(PostgresWire.DatabaseError(.programming,
+            return eventLoop.makeFailedFuture(PostgresWire.PostgresError.invalidUsage(
                 "\(statement) on a pooled database would run on an arbitrary connection: call it inside withConnection { }"))
         }
         return raw(SQLQueryString(statement)).run()
@@ -206,8 +206,8 @@ extension PostgresWire.DatabaseError: @retroactive FluentKit.DatabaseError {
     }
 
     public var isConnectionClosed: Bool {
-        switch underlying {
-        case .connectionClosed?: return true
+        switch self {
+        case .connectionClosed, .connectionLost: return true
         default: return sqlState?.errorClass == "08"
         }
     }

@@ -76,7 +76,7 @@ extension AsyncConnection {
             channel.closeConsumer()
             outcome.set(result)
         }
-        guard submitted else { throw DatabaseError.interface("connection is closed") }
+        guard submitted else { throw PostgresError.connectionClosed("connection is closed") }
 
         var producerError: Error?
         let result = await withTaskCancellationHandler {

@@ -20,7 +20,7 @@ extension AsyncConnection {
         let (stream, continuation) = AsyncThrowingStream.makeStream(
             of: NotificationResponse.self, throwing: (any Error).self, bufferingPolicy: bufferingPolicy)
         if connection.isClosed {
-            continuation.finish(throwing: DatabaseError.interface("connection is closed"))
+            continuation.finish(throwing: PostgresError.connectionClosed("connection is closed"))
             return stream
         }
         let hub = notificationHub
@@ -60,7 +60,7 @@ extension AsyncConnection {
 extension PostgresError {
     /// Whether the connection broke (as opposed to being closed on purpose).
     fileprivate var isBrokenConnection: Bool {
-        if case .connectionClosed(let message) = self { return message != "connection is closed" }
+        if case .connectionClosed = self { return false }
         return true
     }
 }

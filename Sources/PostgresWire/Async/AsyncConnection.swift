@@ -79,7 +79,7 @@ public final class AsyncConnection: Sendable {
                     gate.end()
                     continuation.resume(with: result)
                 }
-                if !submitted { continuation.resume(throwing: DatabaseError.interface("connection is closed")) }
+                if !submitted { continuation.resume(throwing: PostgresError.connectionClosed("connection is closed")) }
             }
         } onCancel: {
             gate.cancelIfRunning(connection)
@@ -166,7 +166,7 @@ public final class AsyncConnection: Sendable {
             gate.end()
             channel.finish(producer.abandoned ? nil : failure.map { DatabaseError.wrap($0) })
         }
-        if !submitted { channel.finish(DatabaseError.interface("connection is closed")) }
+        if !submitted { channel.finish(PostgresError.connectionClosed("connection is closed")) }
         return lease
     }
 
@@ -204,7 +204,7 @@ public final class AsyncConnection: Sendable {
     /// `.interface` error ("connection is closed").
     public func close() async {
         stopNotifications()
-        openStream.abandonOpen(reason: DatabaseError.interface("connection is closed"))
+        openStream.abandonOpen(reason: PostgresError.connectionClosed("connection is closed"))
         _ = try? await runOnIOThread { $0.close() }
         connection.close()
         io.stop()

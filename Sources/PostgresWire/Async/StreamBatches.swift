@@ -359,7 +359,7 @@ final class OpenStreamRegistry: @unchecked Sendable {
         if lock.withLock({ open != nil }) { throw Self.busyError }
     }
 
-    static var busyError: DatabaseError { DatabaseError.programming(busyMessage) }
+    static var busyError: PostgresError { .invalidUsage(busyMessage) }
 
     /// Ends the open stream for its consumer (the connection is closing).
     func abandonOpen(reason: Error) {

@@ -44,13 +44,3 @@ public enum LoadBalanceHosts: String, Sendable, CaseIterable {
     case random
 }
 
-/// A bad connection string, environment value or option. `message` uses libpq's wording
-/// (without libpq's trailing newline) and never contains a password.
-public struct ConfigurationError: Error, Sendable, CustomStringConvertible, Equatable {
-    public let message: String
-    public var description: String { message }
-
-    public init(_ message: String) {
-        self.message = message
-    }
-}

@@ -41,19 +41,10 @@ public final class CopyInWriter {
     }
 }
 
-/// Thrown by a `copyIn` body to end the COPY with CopyFail carrying `message`, as psql does on
-/// Ctrl-C (`canceled by user`): `copyIn` then throws the server's error, SQLSTATE 57014
-/// `COPY from stdin failed: <message>`, instead of this one.
-public struct CopyInAbort: Error, Sendable, CustomStringConvertible {
-    public let message: String
-    public init(message: String) { self.message = message }
-    public var description: String { message }
-}
-
 extension Connection {
     /// Runs `COPY … FROM STDIN` and lets `body` write the data. Returns the number of rows the
     /// server copied. If `body` throws, CopyFail is sent with the error's description and the
-    /// error is rethrown (for `CopyInAbort`, the server's error is thrown); if the server rejects
+    /// error is rethrown (for `PostgresError.copyAborted`, the server's error is thrown); if the server rejects
     /// the data, its error is thrown. Either way the
     /// connection stays usable.
     @discardableResult

@@ -1,22 +1,6 @@
 import Foundation
 import PostgresWireProtocol
 
-extension PostgresError {
-    /// The query was not executed because an earlier query of the same pipeline (Sync group) failed.
-    public static func pipelineAborted(_ index: Int) -> PostgresError {
-        .server(ServerError(fields: DiagnosticFields([
-            (UInt8(ascii: "S"), "ERROR"), (UInt8(ascii: "V"), "ERROR"), (UInt8(ascii: "C"), "25P02"),
-            (UInt8(ascii: "M"), "query \(index + 1) of the pipeline was skipped because an earlier query in its Sync group failed"),
-        ])))
-    }
-
-    /// Whether this is the error reported for a query skipped by `pipeline`.
-    public var isPipelineAborted: Bool {
-        if case .server(let e) = self { return e.sqlState == "25P02" && e.message.contains("of the pipeline was skipped") }
-        return false
-    }
-}
-
 extension Connection {
     // MARK: Public API
 
@@ -226,22 +210,23 @@ extension Connection {
             machine.enqueue(.close, tag: -1)
         }
         statementsToClose.removeAll()
-        var aborted = false
+        // The first query of the group that failed: the later ones are skipped.
+        var failedIndex: Int?
         var lastExecuted = -1
         for i in items.indices {
-            if aborted {
-                if items[i].result == nil { items[i].result = .failure(.pipelineAborted(i)) }
+            if let failedIndex {
+                if items[i].result == nil { items[i].result = .failure(.pipelineAborted(index: i, failedIndex: failedIndex)) }
                 continue
             }
             guard let info = items[i].info, items[i].result == nil else {
                 // Failed to prepare: by the pipeline rule, the rest of the group is skipped.
-                aborted = true
+                failedIndex = i
                 continue
             }
             let bindings = items[i].query.bindings
             if info.parameterTypes.count != bindings.count {
                 items[i].result = .failure(.invalidUsage("query \(i + 1) has \(info.parameterTypes.count) parameters but \(bindings.count) values were bound"))
-                aborted = true
+                failedIndex = i
                 continue
             }
             if info.name.isEmpty {
@@ -298,6 +283,7 @@ extension Connection {
                     try flush()
                 case .error(let fields, let tag):
                     if tag >= 0 && tag < items.count {
+                        if failedIndex == nil { failedIndex = tag }
                         // The server's answer to our CopyFail is reported as the client-side
                         // misuse it is, not as the 57014 it comes with.
                         items[tag].result = .failure(copyInRefused.contains(tag)
@@ -308,7 +294,7 @@ extension Connection {
                         send(.sync); machine.enqueue(.sync, tag: items.count); try flush()
                     }
                 case .skipped(_, let tag):
-                    if tag >= 0 && tag < items.count, items[tag].result == nil { items[tag].result = .failure(.pipelineAborted(tag)) }
+                    if tag >= 0 && tag < items.count, items[tag].result == nil { items[tag].result = .failure(.pipelineAborted(index: tag, failedIndex: failedIndex)) }
                 case .copyIn(_, let tag):
                     copyInRefused.insert(tag)
                     send(.copyFail(message: Connection.copyInRefusal(in: "query()")))

@@ -21,7 +21,7 @@ extension Connection {
                     socketReadable = false
                     continue
                 }
-                throw .connectionClosed("poll failed: \(String(cString: strerror(errno)))")
+                throw .connectionLost("poll failed: \(String(cString: strerror(errno)))")
             }
             if fds[1].revents != 0 { return }
             socketReadable = fds[0].revents != 0
@@ -62,7 +62,7 @@ extension Connection {
                 throw fail(error)
             }
             if n == 0 {
-                throw fail(.connectionClosed("server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request."))
+                throw fail(.connectionLost("server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request."))
             }
             // More waiting on the socket? The (level-triggered) poll says so right away.
         }

@@ -6,7 +6,7 @@ import PostgresWireProtocol
 ///
 /// All methods are thread-safe: calls are serialised. `cancel()` may be called from another thread
 /// while a query runs. Once the connection breaks (socket error, invalid server data) every later
-/// call fails fast with `PostgresError.connectionClosed`.
+/// call fails fast with `PostgresError.connectionLost`.
 public final class Connection: @unchecked Sendable {
     public let configuration: ConnectionConfiguration
     /// The host entry this connection reached.
@@ -158,7 +158,7 @@ public final class Connection: @unchecked Sendable {
     /// it gets the server's CopyInResponse (the format) and a writer for the data, and returns
     /// when the data is complete (CopyDone is sent). If it throws, CopyFail is sent, the server's
     /// error for the COPY follows, and the error `copyIn` threw is rethrown once the server is
-    /// ready again (for `CopyInAbort`, the server's error is thrown); the connection stays usable.
+    /// ready again (for `PostgresError.copyAborted`, the server's error is thrown); the connection stays usable.
     /// Its CommandComplete (`COPY n`) reaches `body`.
     public func simpleQuery(
         _ sql: String, copyIn: (CopyResponse, CopyInWriter) throws -> Void, _ body: (SimpleQueryEvent) throws -> Void
@@ -223,9 +223,9 @@ public final class Connection: @unchecked Sendable {
                         send(.copyDone)
                     } catch let error as PostgresError where isClosed {
                         throw error
-                    } catch let abort as CopyInAbort {
+                    } catch PostgresError.copyAborted(let message) {
                         // The server's error ("COPY from stdin failed: …", 57014) is what is thrown.
-                        send(.copyFail(message: abort.message))
+                        send(.copyFail(message: message))
                     } catch {
                         bodyError = error
                         send(.copyFail(message: "COPY aborted by the client: \(error)"))
@@ -345,9 +345,18 @@ public final class Connection: @unchecked Sendable {
 
     // MARK: Message I/O (callers hold `lock`)
 
+    /// Why the connection cannot be used: closed by its owner, or lost (nil while it is usable).
+    var unusableError: PostgresError? {
+        stateLock.withLock { () -> PostgresError? in
+            if closed { return .connectionClosed("connection is closed") }
+            if let broken { return .connectionLost("connection is broken: \(broken.message)") }
+            return nil
+        }
+    }
+
     func checkUsable() throws(PostgresError) {
         if closed { throw .connectionClosed("connection is closed") }
-        if let broken { throw .connectionClosed("connection is broken: \(broken.message)") }
+        if let broken { throw .connectionLost("connection is broken: \(broken.message)") }
     }
 
     /// Marks the connection broken and returns the error to throw.
@@ -386,7 +395,7 @@ public final class Connection: @unchecked Sendable {
             } catch {
                 // A FATAL ErrorResponse just before the socket closed says why (e.g. 57P01
                 // terminating connection due to administrator command): report it, like libpq.
-                if case .connectionClosed = error, let fatal = lastFatalError { throw .server(fatal) }
+                if case .connectionLost = error, let fatal = lastFatalError { throw .server(fatal) }
                 throw error
             }
             switch message {
@@ -473,7 +482,7 @@ public final class Connection: @unchecked Sendable {
                 throw onFailure(error)
             }
             if n == 0 {
-                throw onFailure(.connectionClosed("server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request."))
+                throw onFailure(.connectionLost("server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request."))
             }
         }
     }

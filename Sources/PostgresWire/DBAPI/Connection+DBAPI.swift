@@ -81,7 +81,7 @@ extension Connection {
     public func setAutocommit(_ value: Bool) throws {
         try checkOpen()
         if transactionStatus != .idle && value != autocommit {
-            throw DatabaseError.programming("autocommit cannot be changed inside a transaction; commit or roll back first")
+            throw PostgresError.invalidUsage("autocommit cannot be changed inside a transaction; commit or roll back first")
         }
         stateLock.withLock { dbapi.autocommit = value }
     }
@@ -185,7 +185,7 @@ extension Connection {
         }
         if transactionStatus == .failed {
             _ = try? simpleQuery(rollback)
-            throw DatabaseError(.internal, "the transaction block was rolled back: a statement in it failed")
+            throw PostgresError.transactionRolledBack("the transaction block was rolled back: a statement in it failed")
         }
         try asDatabaseError { try simpleQuery(savepoint.map { "RELEASE SAVEPOINT \($0)" } ?? "COMMIT") }
     }
@@ -200,12 +200,9 @@ extension Connection {
     }
 
     func checkOpen() throws {
-        if isClosed {
-            throw DatabaseError.interface(stateLock.withLock { dbapiBrokenMessage })
-        }
+        if let error = unusableError { throw error }
     }
 
-    private var dbapiBrokenMessage: String { "connection is closed" }
 
     var cursorGeneration: Int { stateLock.withLock { dbapi.cursorGeneration } }
 

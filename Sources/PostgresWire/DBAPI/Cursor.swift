@@ -274,7 +274,7 @@ public final class Cursor: Sequence, IteratorProtocol {
     /// it was first described against.
     private func fetchStatement(_ sql: String) throws(DatabaseError) -> QueryResult {
         let results = try asDatabaseError { try connection.simpleQuery(sql) }
-        guard let result = results.first else { throw DatabaseError.interface("FETCH returned no result") }
+        guard let result = results.first else { throw PostgresError.protocolViolation(.malformed(message: "FETCH", reason: "returned no result")) }
         return result
     }
 
@@ -291,15 +291,15 @@ public final class Cursor: Sequence, IteratorProtocol {
     }
 
     private func checkUsable() throws(DatabaseError) {
-        if isCursorClosed { throw DatabaseError.interface("cursor is closed") }
-        if connection.isClosed { throw DatabaseError.interface("connection is closed") }
-        if connection.cursorGeneration != generation { throw DatabaseError.interface("cursor is closed (its connection was reset)") }
+        if isCursorClosed { throw PostgresError.connectionClosed("cursor is closed") }
+        if let error = connection.unusableError { throw error }
+        if connection.cursorGeneration != generation { throw PostgresError.connectionClosed("cursor is closed (its connection was reset)") }
     }
 
     private func checkFetchable() throws(DatabaseError) {
         try checkUsable()
         if columns == nil && !declared {
-            throw DatabaseError.programming(commandTag == nil ? "no statement has been executed" : "the last statement returned no rows")
+            throw PostgresError.invalidUsage(commandTag == nil ? "no statement has been executed" : "the last statement returned no rows")
         }
     }
 
@@ -310,7 +310,10 @@ public final class Cursor: Sequence, IteratorProtocol {
             do {
                 try b.append(any: p)
             } catch {
-                throw DatabaseError(.data, "parameter $\(i + 1): \(error.description)", codingError: error)
+                // The payload names the parameter where a row's error names the column.
+                var e = error
+                if e.column == nil { e.column = "$\(i + 1)" }
+                throw PostgresError.coding(e)
             }
         }
         return b

@@ -176,8 +176,7 @@ public final class AsyncConnectionPool: Sendable {
                 return connection
             } catch {
                 if DispatchTime.now() + delay >= deadline {
-                    let e = DatabaseError.wrap(error)
-                    throw DatabaseError(e.category, "could not open a pool connection: \(e.message)", underlying: e.underlying)
+                    throw PostgresError.wrap(error)
                 }
                 try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
                 delay = Swift.min(delay * 2, 1)

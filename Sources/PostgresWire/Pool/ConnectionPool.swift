@@ -139,9 +139,7 @@ public final class ConnectionPool: @unchecked Sendable {
                 return connection
             } catch {
                 if Date() + delay >= deadline {
-                    var e = DatabaseError(error)
-                    e = DatabaseError(e.category, "could not open a pool connection: \(e.message)", underlying: error)
-                    throw e
+                    throw PostgresError.wrap(error)
                 }
                 Thread.sleep(forTimeInterval: delay)
                 delay = Swift.min(delay * 2, 1)

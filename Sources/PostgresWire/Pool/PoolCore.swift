@@ -143,7 +143,7 @@ final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
     /// Tries to grant at once; otherwise enqueues `waiter` (FIFO) and returns nil.
     func acquire(_ waiter: Waiter) -> Grant? {
         lock.withLock {
-            if closing { return .failed(DatabaseError.interface("the pool is closed")) }
+            if closing { return .failed(PostgresError.connectionClosed("the pool is closed")) }
             if waiters.isEmpty {
                 if let entry = idle.popLast() {
                     inUseCount += 1
@@ -348,7 +348,7 @@ final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
             closedCount += e.count
             return (w, e)
         }
-        for w in failed { w.deliver(.failed(DatabaseError.interface("the pool is closed"))) }
+        for w in failed { w.deliver(.failed(PostgresError.connectionClosed("the pool is closed"))) }
         return entries
     }
 
@@ -387,6 +387,6 @@ final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
 
     func timeoutError() -> DatabaseError {
         let s = stats
-        return DatabaseError(.operational, "timed out after \(configuration.acquireTimeout)s waiting for a connection from the pool (max \(configuration.maxConnections); \(s))")
+        return .timeout("timed out after \(configuration.acquireTimeout)s waiting for a connection from the pool (max \(configuration.maxConnections); \(s))")
     }
 }

@@ -181,7 +181,7 @@ public final class SocketTransport: Transport, @unchecked Sendable {
         while true {
             let ready = poll(&pfd, 1, deadline.remainingMilliseconds)
             if ready < 0 && errno == EINTR { continue }
-            if ready < 0 { throw .connectionClosed("poll failed: \(String(cString: strerror(errno)))") }
+            if ready < 0 { throw .connectionLost("poll failed: \(String(cString: strerror(errno)))") }
             if ready == 0 { throw .timeout("timeout expired") }
             return
         }
@@ -194,7 +194,7 @@ public final class SocketTransport: Transport, @unchecked Sendable {
             let n = recv(fd, buffer.baseAddress, buffer.count, 0)
             if n >= 0 { return n }
             if errno == EINTR || errno == EAGAIN { continue }
-            throw .connectionClosed("could not receive data from server: \(String(cString: strerror(errno)))")
+            throw .connectionLost("could not receive data from server: \(String(cString: strerror(errno)))")
         }
     }
 
@@ -209,7 +209,7 @@ public final class SocketTransport: Transport, @unchecked Sendable {
             } else if n < 0 && (errno == EINTR || errno == EAGAIN) {
                 continue
             } else {
-                throw .connectionClosed("could not send data to server: \(String(cString: strerror(errno)))")
+                throw .connectionLost("could not send data to server: \(String(cString: strerror(errno)))")
             }
         }
     }

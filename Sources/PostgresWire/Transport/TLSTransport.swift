@@ -161,7 +161,7 @@ public final class TLSTransport: Transport, @unchecked Sendable {
         while true {
             let ready = Platform.poll(&pfd, 1, deadline?.remainingMilliseconds ?? -1)
             if ready < 0 && errno == EINTR { continue }
-            if ready < 0 { throw .connectionClosed("poll failed: \(String(cString: strerror(errno)))") }
+            if ready < 0 { throw .connectionLost("poll failed: \(String(cString: strerror(errno)))") }
             if ready == 0 { throw .timeout("timeout expired") }
             return
         }
@@ -182,15 +182,15 @@ public final class TLSTransport: Transport, @unchecked Sendable {
             case SSL_ERROR_ZERO_RETURN: return 0
             case SSL_ERROR_SYSCALL:
                 let code = ERR_get_error()
-                if code != 0 { throw .connectionClosed("SSL error: \(TLSErrors.describe(code))") }
+                if code != 0 { throw .connectionLost("SSL error: \(TLSErrors.describe(code))") }
                 if n < 0 && savedErrno != 0 {
-                    throw .connectionClosed("could not receive data from server: \(String(cString: strerror(savedErrno)))")
+                    throw .connectionLost("could not receive data from server: \(String(cString: strerror(savedErrno)))")
                 }
                 return 0
             case SSL_ERROR_SSL:
-                throw .connectionClosed("SSL error: \(TLSErrors.describe(ERR_get_error()))")
+                throw .connectionLost("SSL error: \(TLSErrors.describe(ERR_get_error()))")
             default:
-                throw .connectionClosed("unrecognized SSL error code: \(error)")
+                throw .connectionLost("unrecognized SSL error code: \(error)")
             }
         }
     }
@@ -213,13 +213,13 @@ public final class TLSTransport: Transport, @unchecked Sendable {
             case SSL_ERROR_WANT_READ: try poll(events: POLLIN, deadline: deadline)
             case SSL_ERROR_SYSCALL:
                 let code = ERR_get_error()
-                if code != 0 { throw .connectionClosed("could not send data to server: SSL error: \(TLSErrors.describe(code))") }
+                if code != 0 { throw .connectionLost("could not send data to server: SSL error: \(TLSErrors.describe(code))") }
                 let reason = savedErrno != 0 ? String(cString: strerror(savedErrno)) : "EOF detected"
-                throw .connectionClosed("could not send data to server: \(reason)")
+                throw .connectionLost("could not send data to server: \(reason)")
             case SSL_ERROR_ZERO_RETURN:
-                throw .connectionClosed("could not send data to server: SSL connection has been closed unexpectedly")
+                throw .connectionLost("could not send data to server: SSL connection has been closed unexpectedly")
             default:
-                throw .connectionClosed("could not send data to server: SSL error: \(TLSErrors.describe(ERR_get_error()))")
+                throw .connectionLost("could not send data to server: SSL error: \(TLSErrors.describe(ERR_get_error()))")
             }
         }
     }

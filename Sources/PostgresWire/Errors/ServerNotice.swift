@@ -1,0 +1,2 @@
+/// A NoticeResponse has the same fields as an ErrorResponse.
+typealias ServerNotice = ServerError
