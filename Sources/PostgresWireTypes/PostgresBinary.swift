@@ -134,9 +134,12 @@ enum PostgresCodecSupport {
     /// Strict UTF-8 decode (invalid sequences are an error, not U+FFFD).
     static func strictString(_ bytes: ArraySlice<UInt8>, type: PostgresDataType, swiftType: Any.Type) throws(PostgresCodingError) -> String {
         // Plain ASCII (the common case) is valid UTF-8 as it is; only other text needs validating.
-        var ascii = true
-        for b in bytes where b >= 0x80 { ascii = false; break }
-        if ascii { return String(decoding: bytes, as: UTF8.self) }
+        let ascii: String? = bytes.withUnsafeBufferPointer { buffer in
+            var high: UInt8 = 0
+            for b in buffer { high |= b }
+            return high < 0x80 ? String(decoding: buffer, as: UTF8.self) : nil
+        }
+        if let ascii { return ascii }
         if let s = String(validating: bytes, as: UTF8.self) { return s }
         throw PostgresCodingError(.invalidData("not valid UTF-8"), type: type, swiftType: swiftType)
     }

@@ -9,9 +9,10 @@ extension Connection {
     ///     let result = try connection.query("SELECT name FROM users WHERE id = \(id)")
     @discardableResult
     public func query(_ query: PostgresQuery) throws(PostgresError) -> QueryResult {
-        var rows: [Row] = []
-        let outcome = try self.query(query) { row in rows.append(row.detached()) }
-        return QueryResult(columns: outcome.columns, rows: rows, commandTag: outcome.commandTag)
+        var collector = RowCollector(queryCount: 1)
+        let results = try runBatch([query], fetchSize: 0) { index, row in collector.add(row, of: index) }
+        let outcome = try results[0].get()
+        return QueryResult(columns: outcome.columns, rows: collector.rows(of: 0, columns: outcome.columns), commandTag: outcome.commandTag)
     }
 
     /// Runs a query with the extended protocol and streams its rows. With `fetchSize` > 0 the
@@ -35,11 +36,19 @@ extension Connection {
     /// queries in order. If a query fails, PostgreSQL skips the rest of the pipeline: those
     /// queries report an error for which `isPipelineAborted` is true.
     public func pipeline(_ queries: [PostgresQuery]) throws(PostgresError) -> [Result<QueryResult, PostgresError>] {
-        var rows = [[Row]](repeating: [], count: queries.count)
-        let outcomes = try runBatch(queries, fetchSize: 0) { index, row in rows[index].append(row.detached()) }
-        return outcomes.enumerated().map { index, outcome in
-            outcome.map { QueryResult(columns: $0.columns, rows: rows[index], commandTag: $0.commandTag) }
+        var collector = RowCollector(queryCount: queries.count)
+        let outcomes = try runBatch(queries, fetchSize: 0) { index, row in collector.add(row, of: index) }
+        var results: [Result<QueryResult, PostgresError>] = []
+        results.reserveCapacity(outcomes.count)
+        for (index, outcome) in outcomes.enumerated() {
+            switch outcome {
+            case .success(let o):
+                results.append(.success(QueryResult(columns: o.columns, rows: collector.rows(of: index, columns: o.columns), commandTag: o.commandTag)))
+            case .failure(let e):
+                results.append(.failure(e))
+            }
         }
+        return results
     }
 
     /// Runs the same statement once per set of parameters in one pipeline (e.g. a batch insert).
@@ -63,8 +72,8 @@ extension Connection {
         }
     }
 
+    /// What the engine tracks per query of a batch (the query itself stays in the caller's array).
     private struct BatchItem {
-        let query: PostgresQuery
         let key: String
         var info: PreparedStatementInfo?
         var fromCache = false
@@ -94,17 +103,18 @@ extension Connection {
         // A batch usually repeats one statement (executeMany, pipelines): build its cache key once.
         var items: [BatchItem] = []
         items.reserveCapacity(queries.count)
-        for q in queries {
-            if let previous = items.last, previous.query.sql == q.sql, previous.query.bindings.types == q.bindings.types {
-                items.append(BatchItem(query: q, key: previous.key))
+        for i in queries.indices {
+            let q = queries[i]
+            if i > 0, queries[i - 1].sql == q.sql, queries[i - 1].bindings.hasSameTypes(as: q.bindings) {
+                items.append(BatchItem(key: items[i - 1].key))
             } else {
-                items.append(BatchItem(query: q, key: StatementCache.key(sql: q.sql, types: q.bindings.types)))
+                items.append(BatchItem(key: StatementCache.key(sql: q.sql, types: q.bindings.types)))
             }
         }
         var retried = false
         while true {
-            try prepareStatements(&items)
-            try executeStatements(&items, fetchSize: fetchSize, onRow: onRow)
+            try prepareStatements(queries, &items)
+            try executeStatements(queries, &items, fetchSize: fetchSize, onRow: onRow)
             // Recover by itself from a cached statement that the server no longer has or whose
             // result type changed: drop it and run once more (only when that is safe: outside a
             // transaction block, and for a single query whose rows were not delivered yet).
@@ -112,7 +122,7 @@ extension Connection {
                Self.isStaleStatementError(error), _transactionStatus == .idle {
                 retried = true
                 _ = statementCache.remove(items[0].key)
-                items[0] = BatchItem(query: items[0].query, key: items[0].key)
+                items[0] = BatchItem(key: items[0].key)
                 continue
             }
             for item in items where item.fromCache {
@@ -130,7 +140,7 @@ extension Connection {
         return e.sqlState == "0A000" && e.message.contains("cached plan must not change result type")
     }
 
-    private func prepareStatements(_ items: inout [BatchItem]) throws(PostgresError) {
+    private func prepareStatements(_ queries: [PostgresQuery], _ items: inout [BatchItem]) throws(PostgresError) {
         var machine = ExtendedQueryStateMachine()
         var toPrepare: [String: Int] = [:]  // key → index of the first item with it
         let named = options.statementCacheMode == .named && statementCache.isEnabled
@@ -148,14 +158,14 @@ extension Connection {
             }
             if toPrepare[items[i].key] != nil { continue }
             // A wrong parameter count is reported before anything is sent.
-            let needed = SQLScanner.highestPlaceholder(in: items[i].query.sql)
-            if needed != items[i].query.bindings.count {
-                throw .invalidUsage("query \(i + 1) uses \(needed) parameter\(needed == 1 ? "" : "s") ($1 … $\(needed)) but \(items[i].query.bindings.count) value\(items[i].query.bindings.count == 1 ? " was" : "s were") bound")
+            let needed = SQLScanner.highestPlaceholder(in: queries[i].sql)
+            if needed != queries[i].bindings.count {
+                throw .invalidUsage("query \(i + 1) uses \(needed) parameter\(needed == 1 ? "" : "s") ($1 … $\(needed)) but \(queries[i].bindings.count) value\(queries[i].bindings.count == 1 ? " was" : "s were") bound")
             }
             toPrepare[items[i].key] = i
             let name = named ? statementCache.makeName() : ""
             items[i].info = PreparedStatementInfo(name: name, parameterTypes: [], columns: nil, resultFormats: [])
-            send(.parse(Parse(statement: name, query: items[i].query.sql, parameterTypes: items[i].query.bindings.types.map(\.rawValue))))
+            send(.parse(Parse(statement: name, query: queries[i].sql, parameterTypes: queries[i].bindings.types.map(\.rawValue))))
             send(.describe(Describe(target: .statement, name: name)))
             send(.sync)
             machine.enqueue(.parse, tag: i)
@@ -202,7 +212,8 @@ extension Connection {
         }
     }
 
-    private func executeStatements(_ items: inout [BatchItem], fetchSize: Int, onRow: (Int, Row) -> Void) throws(PostgresError) {
+    private func executeStatements(_ queries: [PostgresQuery], _ items: inout [BatchItem], fetchSize: Int,
+                                   onRow: (Int, Row) -> Void) throws(PostgresError) {
         var machine = ExtendedQueryStateMachine()
         // Statements evicted from the cache are closed in the same write as the executions.
         for name in statementsToClose {
@@ -213,6 +224,12 @@ extension Connection {
         // The first query of the group that failed: the later ones are skipped.
         var failedIndex: Int?
         var lastExecuted = -1
+        // The Bind messages of a batch that repeats one statement share their header (portal,
+        // statement name, result format codes): encoded once. The whole batch is written into
+        // one local buffer (no per-message access to the connection's).
+        var bindEncoder = BindEncoder()
+        var out = writeBuffer
+        writeBuffer = []
         for i in items.indices {
             if let failedIndex {
                 if items[i].result == nil { items[i].result = .failure(.pipelineAborted(index: i, failedIndex: failedIndex)) }
@@ -223,23 +240,30 @@ extension Connection {
                 failedIndex = i
                 continue
             }
-            let bindings = items[i].query.bindings
+            let bindings = queries[i].bindings
             if info.parameterTypes.count != bindings.count {
                 items[i].result = .failure(.invalidUsage("query \(i + 1) has \(info.parameterTypes.count) parameters but \(bindings.count) values were bound"))
                 failedIndex = i
                 continue
             }
             if info.name.isEmpty {
-                send(.parse(Parse(statement: "", query: items[i].query.sql, parameterTypes: bindings.types.map(\.rawValue))))
+                let start = out.count
+                FrontendMessage.parse(Parse(statement: "", query: queries[i].sql, parameterTypes: bindings.types.map(\.rawValue))).encode(into: &out)
+                tracer?.trace(.frontend, bytes: out[start...])
                 machine.enqueue(.parse, tag: i)
             }
-            sendBind(statement: info.name, bindings: bindings, resultFormats: info.resultFormats)
+            var start = out.count
+            bindEncoder.encode(statement: info.name, bindings: bindings, resultFormats: info.resultFormats, into: &out)
+            tracer?.trace(.frontend, bytes: out[start...])
             machine.enqueue(.bind, tag: i)
             items[i].columns = info.columns
-            send(.execute(Execute(portal: "", maxRows: Int32(clamping: fetchSize))))
+            start = out.count
+            Self.encodeExecute(maxRows: Int32(clamping: fetchSize), into: &out)
+            tracer?.trace(.frontend, bytes: out[start...])
             machine.enqueue(.execute, tag: i)
             lastExecuted = i
         }
+        writeBuffer = out
         guard machine.hasPendingSteps else { return }
         let chunked = fetchSize > 0
         if chunked {
@@ -315,21 +339,104 @@ extension Connection {
         }
     }
 
-    /// Writes a Bind message straight from the bindings buffer (no per-parameter arrays), each list
-    /// of format codes in its shortest form: parameters none when all are text, one when all are
-    /// binary; results one when they all agree.
-    private func sendBind(statement: String, bindings: PostgresBindings, resultFormats: [Int16]) {
-        let start = writeBuffer.count
-        let formats = bindings.formats
-        let parameterFormatCount = formats.allSatisfy({ $0 == .text }) ? 0 : formats.allSatisfy({ $0 == .binary }) ? 1 : formats.count
-        let resultsAgree = !resultFormats.isEmpty && resultFormats.allSatisfy({ $0 == resultFormats[0] })
-        FrontendMessage.encodeBind(
-            portal: "", statement: statement,
-            parameterFormatCount: parameterFormatCount, parameterFormat: { formats[$0].rawValue },
-            parameterCount: bindings.count, parameterValue: { bindings.value(at: $0) },
-            resultFormatCount: resultsAgree ? 1 : resultFormats.count, resultFormat: { resultFormats[$0] },
-            into: &writeBuffer)
-        tracer?.trace(.frontend, bytes: writeBuffer[start...])
+    /// Execute of the unnamed portal.
+    @inline(__always)
+    static func encodeExecute(maxRows: Int32, into out: inout [UInt8]) {
+        let rows = UInt32(bitPattern: maxRows)
+        out.append(contentsOf: [FrontendMessageType.execute, 0, 0, 0, 9, 0,
+                                UInt8(truncatingIfNeeded: rows >> 24), UInt8(truncatingIfNeeded: rows >> 16),
+                                UInt8(truncatingIfNeeded: rows >> 8), UInt8(truncatingIfNeeded: rows)])
+    }
+}
+
+/// Writes Bind messages straight from the bindings buffer (no per-parameter arrays). The part
+/// after the parameter values (result format codes) and the part before the parameter format
+/// codes (portal and statement name) depend only on the statement: both are kept from the
+/// previous Bind and reused while the statement is the same, as in a pipeline or `executeMany`.
+struct BindEncoder {
+    private var statement: String?
+    /// Unnamed portal, statement name.
+    private var head: [UInt8] = []
+    /// Result format codes.
+    private var tail: [UInt8] = []
+
+    mutating func encode(statement name: String, bindings: PostgresBindings, resultFormats: [Int16], into out: inout [UInt8]) {
+        if statement != name {
+            statement = name
+            head.removeAll(keepingCapacity: true)
+            head.append(0)  // unnamed portal
+            head.appendCString(name)
+            tail.removeAll(keepingCapacity: true)
+            // One format code for every column when they agree, else one each.
+            if !resultFormats.isEmpty && resultFormats.allSatisfy({ $0 == resultFormats[0] }) {
+                tail.appendInt16(1)
+                tail.appendInt16(resultFormats[0])
+            } else {
+                tail.appendInt16(Int16(resultFormats.count))
+                for f in resultFormats { tail.appendInt16(f) }
+            }
+        }
+        out.append(FrontendMessageType.bind)
+        let lengthOffset = out.count
+        out.appendInt32(0)
+        out.append(contentsOf: head)
+        // One format code for all parameters when they agree, else one each.
+        switch bindings.uniformFormatCode {
+        case .some(nil):
+            out.appendInt16(0)
+        case .some(let code?):
+            out.appendInt16(1)
+            out.appendInt16(code)
+        case nil:
+            out.appendInt16(Int16(bindings.count))
+            for slot in bindings.slots { out.appendInt16(slot.format.rawValue) }
+        }
+        out.appendInt16(Int16(bindings.count))
+        bindings.bytes.withUnsafeBufferPointer { bytes in
+            for slot in bindings.slots {
+                out.appendInt32(slot.length)
+                if slot.length > 0 {
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[Int(slot.offset)..<Int(slot.offset + slot.length)]))
+                }
+            }
+        }
+        out.append(contentsOf: tail)
+        out.setInt32(Int32(truncatingIfNeeded: out.count - lengthOffset), at: lengthOffset)
+    }
+}
+
+/// Copies the rows a batch returns into one buffer (one allocation for the batch, not one per
+/// row), then hands each query its rows as slices of it: rows that own their bytes apart from the
+/// connection's read buffer, as `Row.detached()` makes them.
+struct RowCollector {
+    private var bytes: [UInt8] = []
+    /// Per row: where its column area ends in `bytes`.
+    private var ends: [Int] = []
+    /// Per query: its rows' indices in `ends`.
+    private var rowRanges: [Range<Int>]
+
+    init(queryCount: Int) {
+        rowRanges = [Range<Int>](repeating: 0..<0, count: queryCount)
+    }
+
+    mutating func add(_ row: Row, of index: Int) {
+        bytes.append(contentsOf: row.data.storage)
+        if rowRanges[index].isEmpty { rowRanges[index] = ends.count..<ends.count }
+        ends.append(bytes.count)
+        rowRanges[index] = rowRanges[index].lowerBound..<ends.count
+    }
+
+    func rows(of index: Int, columns: ResultColumns?) -> [Row] {
+        let range = rowRanges[index]
+        guard let columns, !range.isEmpty else { return [] }
+        var rows: [Row] = []
+        rows.reserveCapacity(range.count)
+        var start = range.lowerBound == 0 ? 0 : ends[range.lowerBound - 1]
+        for r in range {
+            rows.append(Row(columns: columns, data: DataRow(columnCount: columns.count, storage: bytes[start..<ends[r]])))
+            start = ends[r]
+        }
+        return rows
     }
 }
 

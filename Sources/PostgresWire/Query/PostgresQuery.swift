@@ -1,21 +1,58 @@
 /// Values bound to `$1 … $n`, encoded as they are appended into one buffer (no per-value array).
+/// Two heap buffers whatever the number of parameters: the encoded bytes, and one slot per
+/// parameter holding where its bytes are, its type and its format.
 public struct PostgresBindings: Sendable {
+    /// Where one parameter's bytes are in `bytes` (length -1 for NULL), its type and format.
+    struct Slot: Sendable {
+        var offset: Int32
+        var length: Int32
+        var type: PostgresDataType
+        var format: PostgresFormat
+
+        init(offset: Int, length: Int, type: PostgresDataType, format: PostgresFormat) {
+            self.offset = Int32(truncatingIfNeeded: offset)
+            self.length = Int32(truncatingIfNeeded: length)
+            self.type = type
+            self.format = format
+        }
+    }
+
     /// Encoded values back to back.
     var bytes: [UInt8] = []
-    /// Per parameter: offset into `bytes` and length, or length -1 for NULL.
-    var slots: [(offset: Int, length: Int)] = []
-    public private(set) var types: [PostgresDataType] = []
-    public private(set) var formats: [PostgresFormat] = []
+    var slots: [Slot] = []
 
     public init() {}
 
     public var count: Int { slots.count }
 
+    /// Each parameter's type (`.unspecified`: left to the server).
+    public var types: [PostgresDataType] { slots.map(\.type) }
+    /// Each parameter's format.
+    public var formats: [PostgresFormat] { slots.map(\.format) }
+
+    /// Whether both bind parameters of the same types, in order (no array built).
+    func hasSameTypes(as other: PostgresBindings) -> Bool {
+        guard slots.count == other.slots.count else { return false }
+        for i in slots.indices where slots[i].type != other.slots[i].type { return false }
+        return true
+    }
+
+    /// The format code list a Bind message needs: none when every parameter is text, one when
+    /// every parameter is binary, else one per parameter (nil: that case).
+    var uniformFormatCode: Int16?? {
+        var allText = true
+        var allBinary = true
+        for slot in slots {
+            if slot.format == .text { allBinary = false } else { allText = false }
+        }
+        if allText { return .some(nil) }
+        if allBinary { return .some(1) }
+        return nil
+    }
+
     public mutating func append<T: PostgresEncodable>(_ value: T, context: PostgresEncodingContext = .default) throws(PostgresCodingError) {
-        types.append(T.postgresDataType)
-        formats.append(T.postgresFormat)
         if value.isPostgresNull {
-            slots.append((bytes.count, -1))
+            slots.append(Slot(offset: bytes.count, length: -1, type: T.postgresDataType, format: T.postgresFormat))
             return
         }
         let start = bytes.count
@@ -23,11 +60,9 @@ public struct PostgresBindings: Sendable {
             try value.encode(into: &bytes, context: context)
         } catch {
             bytes.removeSubrange(start...)
-            types.removeLast()
-            formats.removeLast()
             throw error
         }
-        slots.append((start, bytes.count - start))
+        slots.append(Slot(offset: start, length: bytes.count - start, type: T.postgresDataType, format: T.postgresFormat))
     }
 
     /// Appends a value whose type is only known at run time.
@@ -37,29 +72,25 @@ public struct PostgresBindings: Sendable {
 
     /// Appends SQL NULL with the server left to infer the type.
     public mutating func appendNull() {
-        types.append(.unspecified)
-        formats.append(.text)
-        slots.append((bytes.count, -1))
+        slots.append(Slot(offset: bytes.count, length: -1, type: .unspecified, format: .text))
     }
 
     /// Appends a text-format value the server will parse with the parameter's inferred type
     /// (what `pgwire query --param` sends).
     public mutating func appendText(_ text: String?) {
-        types.append(.unspecified)
-        formats.append(.text)
         guard let text else {
-            slots.append((bytes.count, -1))
+            slots.append(Slot(offset: bytes.count, length: -1, type: .unspecified, format: .text))
             return
         }
         let start = bytes.count
         bytes.append(contentsOf: text.utf8)
-        slots.append((start, bytes.count - start))
+        slots.append(Slot(offset: start, length: bytes.count - start, type: .unspecified, format: .text))
     }
 
     /// The bytes of parameter `index` (nil for NULL).
     public func value(at index: Int) -> ArraySlice<UInt8>? {
         let slot = slots[index]
-        return slot.length < 0 ? nil : bytes[slot.offset..<(slot.offset + slot.length)]
+        return slot.length < 0 ? nil : bytes[Int(slot.offset)..<Int(slot.offset + slot.length)]
     }
 }
 

@@ -85,7 +85,7 @@ public struct SCRAMClient: Sendable {
         let clientFinalWithoutProof = "c=\(Data(bindingInput).base64EncodedString()),r=\(nonce)"
         let authMessage = Array("\(clientFirstBare),\(serverFirstText),\(clientFinalWithoutProof)".utf8)
 
-        let saltedPassword = Crypto.pbkdf2SHA256(password: password, salt: salt, iterations: iterations)
+        let saltedPassword = SaltedPasswordCache.shared.saltedPassword(password: password, salt: salt, iterations: iterations)
         let clientKey = Crypto.hmacSHA256(key: saltedPassword, data: Array("Client Key".utf8))
         let storedKey = Crypto.sha256(clientKey)
         let clientSignature = Crypto.hmacSHA256(key: storedKey, data: authMessage)
@@ -164,5 +164,44 @@ public enum AuthenticationError: Error, Sendable, Equatable, CustomStringConvert
         case .serverSignatureMismatch: return "incorrect server signature: the server could not prove that it knows the password"
         case .channelBindingRequired(let reason): return "channel binding required, but \(reason)"
         }
+    }
+}
+
+/// SCRAM's salted password (PBKDF2, `iterations` rounds of HMAC-SHA-256: almost all of a SCRAM
+/// connect's client CPU) for the last few (password, salt, iteration count) triples, process-wide,
+/// so that a pool or a reconnect against the same role does not derive it again. The server sends
+/// the same salt and count to every login of a role until its password changes.
+///
+/// Bounded (`capacity` entries, oldest evicted first). Entries are keyed by a SHA-256 digest of
+/// the triple, never by the password itself, and nothing here is ever logged.
+final class SaltedPasswordCache: @unchecked Sendable {
+    static let shared = SaltedPasswordCache(capacity: 16)
+
+    private let lock = NSLock()
+    private let capacity: Int
+    private var entries: [(key: [UInt8], value: [UInt8])] = []
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// Entries held (tests).
+    var count: Int { lock.withLock { entries.count } }
+
+    func saltedPassword(password: [UInt8], salt: [UInt8], iterations: Int) -> [UInt8] {
+        var material: [UInt8] = []
+        material.reserveCapacity(16 + password.count + salt.count)
+        material.appendUInt32(UInt32(truncatingIfNeeded: password.count))
+        material.append(contentsOf: password)
+        material.appendUInt32(UInt32(truncatingIfNeeded: salt.count))
+        material.append(contentsOf: salt)
+        material.appendUInt32(UInt32(truncatingIfNeeded: iterations))
+        let key = Crypto.sha256(material)
+        for i in material.indices { material[i] = 0 }
+        if let hit = lock.withLock({ entries.first(where: { $0.key == key })?.value }) { return hit }
+        let value = Crypto.pbkdf2SHA256(password: password, salt: salt, iterations: iterations)
+        lock.withLock {
+            if entries.count >= capacity { entries.removeFirst() }
+            entries.append((key, value))
+        }
+        return value
     }
 }
