@@ -61,6 +61,12 @@ extension Connection {
     public func copyIn(_ sql: String, _ body: (CopyInWriter) throws -> Void) throws -> Int {
         try lock.withLock {
             try checkUsable()
+            return try observed("COPY", operation: "COPY", query: Observation.recordedText(sql)) { try copyInLocked(sql, body) }
+        }
+    }
+
+    private func copyInLocked(_ sql: String, _ body: (CopyInWriter) throws -> Void) throws -> Int {
+        do {
             let timer = armQueryTimeout()
             defer { timer?.cancel() }
             send(.query(sql))

@@ -1,4 +1,5 @@
 import Foundation
+import Tracing
 
 /// A pool of blocking connections, safe to share between threads.
 ///
@@ -11,6 +12,7 @@ import Foundation
 /// (optionally DISCARD ALL).
 public final class ConnectionPool: @unchecked Sendable {
     public let configuration: PoolConfiguration
+    let metrics: PoolMetrics?
     let connectionConfiguration: ConnectionConfiguration
     let options: ConnectionOptions
     let core: PoolCore<Connection>
@@ -27,6 +29,7 @@ public final class ConnectionPool: @unchecked Sendable {
         self.configuration = configuration
         self.options = options
         core = PoolCore(configuration: configuration)
+        metrics = PoolMetrics(configuration: connectionConfiguration, maxConnections: configuration.maxConnections)
         startMaintenance()
     }
 
@@ -36,6 +39,28 @@ public final class ConnectionPool: @unchecked Sendable {
 
     /// A connection for the caller's exclusive use; give it back with `release`.
     public func acquire() throws -> Connection {
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer {
+            if let metrics {
+                metrics.waitTime.recordNanoseconds(Int64(clamping: DispatchTime.now().uptimeNanoseconds &- start))
+                metrics.update(core.stats)
+            }
+        }
+        guard let observation = Observation.begin("pool.acquire", operation: "", connection: nil, metered: false,
+                                                  configuration: connectionConfiguration) else {
+            return try acquireConnection()
+        }
+        do {
+            let connection = try ServiceContext.withValue(observation.span?.context ?? ServiceContext.current) { try acquireConnection() }
+            observation.end(error: nil, connection: connection)
+            return connection
+        } catch {
+            observation.end(error: error, connection: nil)
+            throw error
+        }
+    }
+
+    private func acquireConnection() throws -> Connection {
         let deadline = Date(timeIntervalSinceNow: configuration.acquireTimeout)
         var grant = try waitForGrant(deadline: deadline)
         while true {
@@ -59,6 +84,7 @@ public final class ConnectionPool: @unchecked Sendable {
     /// Returns a connection (reset for the next user; discarded if broken).
     public func release(_ connection: Connection) {
         guard let entry = core.checkedOutEntry(connection) else { return }
+        defer { metrics?.update(core.stats) }
         if connection.isClosed || core.isExpired(entry) || core.closing {
             connection.close()
             core.discardSlot(entry, broken: connection.isClosed)
@@ -104,8 +130,12 @@ public final class ConnectionPool: @unchecked Sendable {
         let box = GrantBox()
         let waiter = PoolCore<Connection>.Waiter { grant in box.put(grant) }
         if let grant = core.acquire(waiter) { return grant }
+        metrics?.update(core.stats)
         if let grant = box.take(until: deadline) { return grant }
-        if core.removeWaiter(waiter, timedOut: true) { throw core.timeoutError() }
+        if core.removeWaiter(waiter, timedOut: true) {
+            metrics?.timeouts.increment()
+            throw core.timeoutError()
+        }
         // Granted just as the time ran out: take it.
         return box.take(until: .distantFuture)!
     }
@@ -130,7 +160,9 @@ public final class ConnectionPool: @unchecked Sendable {
         var delay = 0.05
         while true {
             do {
-                let connection = try Connection(configuration: connectionConfiguration, options: options)
+                let connection = try PoolMetrics.timeCreate(metrics) { () throws(PostgresError) in
+                    try Connection(configuration: connectionConfiguration, options: options)
+                }
                 _ = core.created(connection)
                 return connection
             } catch {
@@ -160,7 +192,7 @@ public final class ConnectionPool: @unchecked Sendable {
         for e in core.takeExpiredIdle() { e.resource.close() }
         while core.reserveForMinIdle() {
             do {
-                core.addIdle(try Connection(configuration: connectionConfiguration, options: options))
+                core.addIdle(try PoolMetrics.timeCreate(metrics) { try Connection(configuration: connectionConfiguration, options: options) })
             } catch {
                 core.minIdleFailed()
                 break

@@ -1,0 +1,360 @@
+import Dispatch
+import Foundation
+import Logging
+import Metrics
+import Tracing
+
+// Spans, metrics and statement logs of every operation, in one place. The operations call
+// `Observation.begin` / `end`; when no tracer and no metrics backend is installed (the
+// defaults: `NoOpTracer`, `NOOPMetricsHandler`) `begin` returns nil after two cheap checks and
+// nothing else happens: no attribute is built, no span, no metric, no allocation.
+
+/// The names this driver reports under: span attributes and metric labels follow OpenTelemetry's
+/// database semantic conventions; log metadata keys are listed in the README ("Observability").
+public enum PostgresWireObservability {
+    /// `db.client.operation.duration`: a timer per operation (dimensions `db.operation.name`,
+    /// `outcome` = success|failure, and on failure `error.type` and `db.response.status_code`).
+    public static let operationDuration = "db.client.operation.duration"
+    /// `db.client.response.returned_rows`: a recorder (histogram) of the rows each operation returned.
+    public static let returnedRows = "db.client.response.returned_rows"
+    /// Counters of the protocol bytes written to and read from the server.
+    public static let bytesSent = "db.client.bytes_sent"
+    public static let bytesReceived = "db.client.bytes_received"
+    /// Pool gauges and timers (dimension `db.client.connection.pool.name`, plus `db.client.connection.state`
+    /// = idle|used for the count).
+    public static let connectionCount = "db.client.connection.count"
+    public static let connectionMax = "db.client.connection.max"
+    public static let pendingRequests = "db.client.connection.pending_requests"
+    public static let waitTime = "db.client.connection.wait_time"
+    public static let createTime = "db.client.connection.create_time"
+    public static let timeouts = "db.client.connection.timeouts"
+}
+
+/// The tracer and metrics backend an operation reports to, captured where the caller runs (its
+/// task-locals) and reinstalled on the connection's I/O thread along with its ServiceContext.
+struct ObservationScope: Sendable {
+    let context: ServiceContext?
+    let tracer: (any Tracer)?
+    let metrics: MetricsFactory?
+
+    /// The caller's scope; nil when there is nothing to carry (no context, nothing listening).
+    static func capture() -> ObservationScope? {
+        let context = ServiceContext.current
+        let tracer = InstrumentationSystem.tracer
+        let factory = MetricsSystem.factory
+        let tracing = !(tracer is NoOpTracer)
+        let metering = !(factory is NOOPMetricsHandler)
+        guard context != nil || tracing || metering else { return nil }
+        return ObservationScope(context: context, tracer: tracing ? tracer : nil, metrics: metering ? factory : nil)
+    }
+
+    /// Runs `body` with the captured context, tracer and metrics backend bound as task-locals.
+    func run<T>(_ body: () throws -> T) rethrows -> T {
+        try ServiceContext.withValue(context) {
+            if let tracer, let metrics {
+                return try withTracer(tracer) { try withMetricsFactory(metrics) { try body() } }
+            } else if let tracer {
+                return try withTracer(tracer) { try body() }
+            } else if let metrics {
+                return try withMetricsFactory(metrics) { try body() }
+            }
+            return try body()
+        }
+    }
+
+    /// `job`, run inside the scope of the task that calls this (unchanged when there is none).
+    static func wrap(_ job: @escaping @Sendable () -> Void) -> @Sendable () -> Void {
+        guard let scope = capture() else { return job }
+        return { scope.run(job) }
+    }
+}
+
+/// One operation being observed: its span (when a tracer listens), its start and its metrics.
+struct Observation {
+    let span: (any Span)?
+    let metrics: MetricsFactory?
+    let operation: String
+    let start: UInt64
+    let bytesSentAtStart: UInt64
+    let bytesReceivedAtStart: UInt64
+    let rowsAtStart: UInt64
+    /// Whether the operation's duration, rows and bytes are metered (not for connect and acquire).
+    let metered: Bool
+
+    /// Starts observing an operation of `connection` (nil for connect and pool acquire); nil when
+    /// nothing listens. `query` is the SQL text as sent (`$n` placeholders; never bound values).
+    static func begin(_ name: @autoclosure () -> String, operation: @autoclosure () -> String, query: @autoclosure () -> String? = nil,
+                      batchSize: Int = 0, connection: Connection?, metered: Bool = true,
+                      configuration: ConnectionConfiguration? = nil) -> Observation? {
+        let tracer = InstrumentationSystem.tracer
+        let factory = MetricsSystem.factory
+        let tracing = !(tracer is NoOpTracer)
+        let metering = !(factory is NOOPMetricsHandler)
+        guard tracing || metering else { return nil }
+        let operation = operation()
+        var span: (any Span)?
+        if tracing {
+            let s = tracer.startSpan(name(), context: ServiceContext.current ?? .topLevel, ofKind: .client)
+            let configuration = configuration ?? connection?.configuration
+            let host = connection?.host ?? configuration?.hosts.first
+            let text = query()
+            let pid = connection?.backendKeyData?.processID
+            s.updateAttributes { a in
+                a["db.system.name"] = "postgresql"
+                if let configuration { a["db.namespace"] = configuration.database }
+                if !operation.isEmpty { a["db.operation.name"] = operation }
+                if let text { a["db.query.text"] = text }
+                if batchSize > 1 { a["db.operation.batch.size"] = batchSize }
+                if let host {
+                    a["server.address"] = host.host
+                    a["server.port"] = host.port
+                }
+                if let pid { a["db.postgresql.backend_pid"] = Int(pid) }
+            }
+            span = s
+        }
+        return Observation(span: span, metrics: metering ? factory : nil, operation: operation,
+                           start: DispatchTime.now().uptimeNanoseconds,
+                           bytesSentAtStart: connection?.bytesSent ?? 0, bytesReceivedAtStart: connection?.bytesReceived ?? 0,
+                           rowsAtStart: connection?.rowsReceived ?? 0, metered: metered)
+    }
+
+    /// Ends the operation: status, error attributes, returned rows, duration and byte counts.
+    func end(error: (any Error)?, connection: Connection?) {
+        let failure = error.map(Observation.classify)
+        let rows = connection.map { Int(clamping: $0.rowsReceived &- rowsAtStart) } ?? 0
+        if let span {
+            span.updateAttributes { a in
+                if metered { a["db.response.returned_rows"] = rows }
+                if let host = connection?.host {
+                    a["server.address"] = host.host
+                    a["server.port"] = host.port
+                }
+                if let failure {
+                    a["error.type"] = failure.type
+                    if let sqlState = failure.sqlState { a["db.response.status_code"] = sqlState }
+                }
+                if let pid = connection?.backendKeyData?.processID, a["db.postgresql.backend_pid"] == nil {
+                    a["db.postgresql.backend_pid"] = Int(pid)
+                }
+            }
+            // The status names the error class only: a server message may quote a bound value.
+            if let failure { span.setStatus(SpanStatus(code: .error, message: failure.type)) }
+            span.end()
+        }
+        if let metrics, metered {
+            let elapsed = DispatchTime.now().uptimeNanoseconds &- start
+            var dimensions = [("db.system.name", "postgresql"), ("db.operation.name", operation),
+                              ("outcome", failure == nil ? "success" : "failure")]
+            if let failure {
+                dimensions.append(("error.type", failure.type))
+                if let sqlState = failure.sqlState { dimensions.append(("db.response.status_code", sqlState)) }
+            }
+            Timer(label: PostgresWireObservability.operationDuration, dimensions: dimensions, factory: metrics)
+                .recordNanoseconds(Int64(clamping: elapsed))
+            let base = [("db.system.name", "postgresql"), ("db.operation.name", operation)]
+            Recorder(label: PostgresWireObservability.returnedRows, dimensions: base, factory: metrics).record(rows)
+            if let connection {
+                let sent = connection.bytesSent &- bytesSentAtStart
+                let received = connection.bytesReceived &- bytesReceivedAtStart
+                if sent > 0 { Counter(label: PostgresWireObservability.bytesSent, dimensions: base, factory: metrics).increment(by: Int64(clamping: sent)) }
+                if received > 0 {
+                    Counter(label: PostgresWireObservability.bytesReceived, dimensions: base, factory: metrics).increment(by: Int64(clamping: received))
+                }
+            }
+        }
+    }
+
+    /// `error.type` (the SQLSTATE for a server error, else the error's kind) and the SQLSTATE.
+    static func classify(_ error: any Error) -> (type: String, sqlState: String?) {
+        if let e = error as? PostgresError { return classify(e) }
+        if let e = error as? DatabaseError {
+            if let underlying = e.underlying { return classify(underlying) }
+            return ("\(e.category)", nil)
+        }
+        if error is CancellationError { return ("cancelled", nil) }
+        return (String(describing: type(of: error)), nil)
+    }
+
+    static func classify(_ error: PostgresError) -> (type: String, sqlState: String?) {
+        if let state = error.sqlState { return (state, state) }
+        switch error {
+        case .configuration: return ("configuration", nil)
+        case .connectionFailed: return ("connection_failed", nil)
+        case .timeout: return ("timeout", nil)
+        case .authentication: return ("authentication", nil)
+        case .protocolViolation: return ("protocol_violation", nil)
+        case .connectionClosed: return ("connection_closed", nil)
+        case .invalidUsage: return ("invalid_usage", nil)
+        case .server, .connectionRejected: return ("server", nil)
+        }
+    }
+
+    /// OpenTelemetry's `db.operation.name`: the statement's first keyword, uppercased ("" if none).
+    /// Leading whitespace, comments and parentheses are skipped; only the keyword's bytes are read.
+    static func operationName(_ sql: String) -> String {
+        var utf8 = sql.utf8.makeIterator()
+        var word: [UInt8] = []
+        var pending: UInt8? = nil
+        func next() -> UInt8? {
+            if let p = pending { pending = nil; return p }
+            return utf8.next()
+        }
+        while let c = next() {
+            let isLetter = (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
+            if isLetter {
+                word.append(c >= 97 ? c - 32 : c)
+                if word.count > 32 { break }
+                continue
+            }
+            if !word.isEmpty { break }
+            switch c {
+            case 32, 9, 10, 13, 40: continue
+            case 45:  // "--" comment to the end of the line
+                guard let d = next() else { break }
+                if d != 45 { return "" }
+                while let e = next(), e != 10 {}
+            case 47:  // "/* … */" comment
+                guard let d = next() else { break }
+                if d != 42 { return "" }
+                var star = false
+                while let e = next() {
+                    if star && e == 47 { break }
+                    star = e == 42
+                }
+            default: return ""
+            }
+        }
+        return String(decoding: word, as: UTF8.self)
+    }
+
+    /// The text recorded for a simple-protocol statement: as given, except that string literals
+    /// are replaced by `?` when it sets a password (CREATE/ALTER ROLE … PASSWORD '…').
+    static func recordedText(_ sql: String) -> String {
+        guard sql.range(of: "password", options: .caseInsensitive) != nil else { return sql }
+        var out = ""
+        var inLiteral = false
+        var previousQuote = false
+        for ch in sql {
+            if inLiteral {
+                if ch == "'" { inLiteral = false; previousQuote = true }
+                continue
+            }
+            if ch == "'" {
+                if previousQuote { inLiteral = true; previousQuote = false; continue }  // '' inside a literal
+                inLiteral = true
+                out.append("?")
+                continue
+            }
+            previousQuote = false
+            out.append(ch)
+        }
+        return out
+    }
+}
+
+extension Connection {
+    /// Runs one operation (callers hold `lock`) with its span, metrics and debug log line.
+    func observed<T, E: Error>(_ name: @autoclosure () -> String, operation: @autoclosure () -> String, query: @autoclosure () -> String?,
+                               batchSize: Int = 0, failure: (T) -> (any Error)? = { _ in nil },
+                               _ body: () throws(E) -> T) throws(E) -> T {
+        if logger.logLevel <= .debug {
+            logger.debug("statement", metadata: ["db.query.text": "\(query() ?? name())", "db.backend_pid": "\(backendPID.map(String.init) ?? "")"])
+        }
+        guard let observation = Observation.begin(name(), operation: operation(), query: query(), batchSize: batchSize, connection: self) else {
+            return try body()
+        }
+        let result: T
+        do {
+            // The operation's span is the parent of the spans inside it (PREPARE).
+            result = try withServiceContext(observation.span?.context) { () throws(E) in try body() }
+        } catch {
+            observation.end(error: error, connection: self)
+            throw error
+        }
+        observation.end(error: failure(result), connection: self)
+        return result
+    }
+}
+
+/// Runs `body` with `context` (when not nil) as the current ServiceContext, keeping its error type.
+func withServiceContext<T, E: Error>(_ context: ServiceContext?, _ body: () throws(E) -> T) throws(E) -> T {
+    guard let context else { return try body() }
+    var result: Result<T, E>?
+    ServiceContext.withValue(context) {
+        do throws(E) { result = .success(try body()) } catch { result = .failure(error) }
+    }
+    return try result!.get()
+}
+
+extension Logger {
+    /// A logger that discards everything: the default when none is configured.
+    static let disabled = Logger(label: "PostgresWire", factory: { _ in SwiftLogNoOpLogHandler() })
+}
+
+extension Connection {
+    /// Logs a NoticeResponse at its severity (DEBUG → debug, LOG and INFO → info, NOTICE → notice,
+    /// WARNING → warning), with metadata `db.sqlstate`.
+    static func log(_ notice: ServerError, to logger: Logger) {
+        let level: Logger.Level
+        switch notice.severity {
+        case "DEBUG", "DEBUG1", "DEBUG2", "DEBUG3", "DEBUG4", "DEBUG5": level = .debug
+        case "LOG", "INFO": level = .info
+        case "WARNING": level = .warning
+        default: level = .notice
+        }
+        logger.log(level: level, "\(notice.localizedSeverity ?? notice.severity):  \(notice.message)", metadata: ["db.sqlstate": "\(notice.sqlState)"])
+    }
+}
+
+/// Numbers connections in this process (log metadata `db.connection_id`).
+enum ConnectionIDs {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var last = 0
+    static func next() -> Int {
+        lock.withLock {
+            last += 1
+            return last
+        }
+    }
+}
+
+/// A pool's metrics, reported to the metrics backend current when the pool was made (nil: none).
+final class PoolMetrics: Sendable {
+    let idle: Gauge
+    let used: Gauge
+    let pending: Gauge
+    let waitTime: Timer
+    let createTime: Timer
+    let timeouts: Counter
+
+    /// nil when no metrics backend is installed.
+    init?(configuration: ConnectionConfiguration, maxConnections: Int) {
+        let factory = MetricsSystem.factory
+        guard !(factory is NOOPMetricsHandler) else { return nil }
+        let host = configuration.hosts.first.map { "\($0.host):\($0.port)" } ?? ""
+        let pool = [("db.system.name", "postgresql"), ("db.client.connection.pool.name", "\(host)/\(configuration.database)")]
+        idle = Gauge(label: PostgresWireObservability.connectionCount, dimensions: pool + [("db.client.connection.state", "idle")], factory: factory)
+        used = Gauge(label: PostgresWireObservability.connectionCount, dimensions: pool + [("db.client.connection.state", "used")], factory: factory)
+        pending = Gauge(label: PostgresWireObservability.pendingRequests, dimensions: pool, factory: factory)
+        waitTime = Timer(label: PostgresWireObservability.waitTime, dimensions: pool, factory: factory)
+        createTime = Timer(label: PostgresWireObservability.createTime, dimensions: pool, factory: factory)
+        timeouts = Counter(label: PostgresWireObservability.timeouts, dimensions: pool, factory: factory)
+        Gauge(label: PostgresWireObservability.connectionMax, dimensions: pool, factory: factory).record(maxConnections)
+    }
+
+    /// Publishes the gauges from the pool's counters.
+    func update(_ stats: PoolStats) {
+        idle.record(stats.idle)
+        used.record(stats.inUse)
+        pending.record(stats.waiters)
+    }
+
+    /// Times `body` (a connection being opened) into `db.client.connection.create_time`.
+    static func timeCreate<T, E: Error>(_ metrics: PoolMetrics?, _ body: () throws(E) -> T) throws(E) -> T {
+        guard let metrics else { return try body() }
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { metrics.createTime.recordNanoseconds(Int64(clamping: DispatchTime.now().uptimeNanoseconds &- start)) }
+        return try body()
+    }
+}
