@@ -95,6 +95,10 @@ struct Observation {
         var span: (any Span)?
         if tracing {
             let s = tracer.startSpan(name(), context: ServiceContext.current ?? .topLevel, ofKind: .client)
+            span = s
+        }
+        // A span that is not sampled (not recording) gets no attributes: nothing is built for it.
+        if let s = span, s.isRecording {
             let configuration = configuration ?? connection?.configuration
             let host = connection?.host ?? configuration?.hosts.first
             let text = query()
@@ -111,7 +115,6 @@ struct Observation {
                 }
                 if let pid { a["db.postgresql.backend_pid"] = Int(pid) }
             }
-            span = s
         }
         return Observation(span: span, metrics: metering ? factory : nil, operation: operation,
                            start: DispatchTime.now().uptimeNanoseconds,
@@ -123,7 +126,7 @@ struct Observation {
     func end(error: (any Error)?, connection: Connection?) {
         let failure = error.map(Observation.classify)
         let rows = connection.map { Int(clamping: $0.rowsReceived &- rowsAtStart) } ?? 0
-        if let span {
+        if let span, span.isRecording {
             span.updateAttributes { a in
                 if metered { a["db.response.returned_rows"] = rows }
                 if let host = connection?.host {
@@ -140,8 +143,8 @@ struct Observation {
             }
             // The status names the error class only: a server message may quote a bound value.
             if let failure { span.setStatus(SpanStatus(code: .error, message: failure.type)) }
-            span.end()
         }
+        span?.end()
         if let metrics, metered {
             let elapsed = DispatchTime.now().uptimeNanoseconds &- start
             var dimensions = [("db.system.name", "postgresql"), ("db.operation.name", operation),
