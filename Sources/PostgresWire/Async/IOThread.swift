@@ -19,6 +19,8 @@ final class IOThread: @unchecked Sendable {
     private var idling = false
     /// The wake-up pipe (read end, write end), made when an idle handler is first set.
     private var wakeUpPipe: (read: Int32, write: Int32)?
+    /// The tracer lookup of the tasks that submit jobs (see `TracerLookup`).
+    private let tracerMemo = TracerLookup.LockedMemo()
 
     init(name: String) {
         let thread = Thread { [self] in self.loop() }
@@ -32,7 +34,7 @@ final class IOThread: @unchecked Sendable {
     func submit(_ job: @escaping @Sendable () -> Void) -> Bool {
         // The submitting task's ServiceContext, tracer and metrics backend go with the job (the
         // parent of its spans), when there are any.
-        let job = ObservationScope.wrap(job)
+        let job = ObservationScope.wrap(job, memo: tracerMemo)
         condition.lock()
         defer { condition.unlock() }
         guard !stopped else { return false }

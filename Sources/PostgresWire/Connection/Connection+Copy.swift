@@ -61,7 +61,7 @@ extension Connection {
     public func copyIn(_ sql: String, _ body: (CopyInWriter) throws -> Void) throws -> Int {
         try lock.withLock {
             try checkUsable()
-            return try observed("COPY", operation: "COPY", query: Observation.recordedText(sql)) { try copyInLocked(sql, body) }
+            return try observed(operation: "COPY", query: Observation.recordedText(sql)) { try copyInLocked(sql, body) }
         }
     }
 

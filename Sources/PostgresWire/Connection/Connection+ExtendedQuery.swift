@@ -117,7 +117,7 @@ extension Connection {
                 items.append(BatchItem(query: q, key: StatementCache.key(sql: q.sql, types: q.bindings.types)))
             }
         }
-        return try observed(Self.spanName(queries), operation: Self.operationName(queries), query: queries.first?.sql,
+        return try observed(operation: Self.operationName(queries), query: queries.first?.sql,
                             batchSize: queries.count, failure: Self.firstFailure) { () throws(PostgresError) in
             try runItems(&items, fetchSize: fetchSize, onRow: onRow)
         }
@@ -137,11 +137,6 @@ extension Connection {
     static func firstFailure(_ results: [Result<QueryOutcome, PostgresError>]) -> (any Error)? {
         for case .failure(let error) in results { return error }
         return nil
-    }
-
-    static func spanName(_ queries: [PostgresQuery]) -> String {
-        let name = operationName(queries)
-        return name.isEmpty ? "postgresql" : name
     }
 
     private func runItems(_ items: inout [BatchItem], fetchSize: Int,
@@ -210,8 +205,10 @@ extension Connection {
         guard machine.hasPendingSteps else { return }
         // The preparation is a span of its own, a child of the operation's.
         let first = toPrepare.values.min() ?? 0
-        let observation = Observation.begin("PREPARE", operation: "PREPARE", query: items[first].query.sql,
-                                            batchSize: toPrepare.count, connection: self, metered: false)
+        let observation = operationSpanRecording
+            ? Observation.begin("PREPARE", operation: "PREPARE", query: items[first].query.sql, batchSize: toPrepare.count,
+                                connection: self, metered: false)
+            : nil
         do throws(PostgresError) {
             try flush()
             try receivePrepared(&items, machine: &machine)

@@ -53,6 +53,12 @@ public final class Connection: @unchecked Sendable {
     var bytesSent: UInt64 = 0
     var bytesReceived: UInt64 = 0
     var rowsReceived: UInt64 = 0
+    /// Metric objects reused by each operation (guarded by `lock`).
+    var operationMetrics: OperationMetrics.Cache?
+    /// Whether the span of the operation running now records (a PREPARE child span only then).
+    var operationSpanRecording = false
+    /// The tracer found for the instrument last seen (guarded by `lock`).
+    var tracerLookup: TracerLookup?
     /// A number unique to this connection in the process (log metadata `db.connection_id`).
     public let connectionID: Int
 
@@ -205,8 +211,7 @@ public final class Connection: @unchecked Sendable {
             beforeBlockingRead = beforeRead
             defer { beforeBlockingRead = nil }
             try checkUsable()
-            let operation = Observation.operationName(sql)
-            try observed(operation.isEmpty ? "postgresql" : operation, operation: operation, query: Observation.recordedText(sql)) {
+            try observed(operation: Observation.operationName(sql), query: Observation.recordedText(sql)) {
                 try runSimpleQueryLocked(sql, copyIn: copyIn, body)
             }
         }

@@ -38,14 +38,13 @@ struct ObservationScope: Sendable {
     let metrics: MetricsFactory?
 
     /// The caller's scope; nil when there is nothing to carry (no context, nothing listening).
-    static func capture() -> ObservationScope? {
+    static func capture(memo: TracerLookup.LockedMemo? = nil) -> ObservationScope? {
         let context = ServiceContext.current
-        let tracer = InstrumentationSystem.tracer
+        let tracer = memo.map { $0.tracer() } ?? TracerLookup.uncached()
         let factory = MetricsSystem.factory
-        let tracing = !(tracer is NoOpTracer)
         let metering = !(factory is NOOPMetricsHandler)
-        guard context != nil || tracing || metering else { return nil }
-        return ObservationScope(context: context, tracer: tracing ? tracer : nil, metrics: metering ? factory : nil)
+        guard context != nil || tracer != nil || metering else { return nil }
+        return ObservationScope(context: context, tracer: tracer, metrics: metering ? factory : nil)
     }
 
     /// Runs `body` with the captured context, tracer and metrics backend bound as task-locals.
@@ -63,9 +62,86 @@ struct ObservationScope: Sendable {
     }
 
     /// `job`, run inside the scope of the task that calls this (unchanged when there is none).
-    static func wrap(_ job: @escaping @Sendable () -> Void) -> @Sendable () -> Void {
-        guard let scope = capture() else { return job }
+    static func wrap(_ job: @escaping @Sendable () -> Void, memo: TracerLookup.LockedMemo? = nil) -> @Sendable () -> Void {
+        guard let scope = capture(memo: memo) else { return job }
         return { scope.run(job) }
+    }
+}
+
+/// The metrics of one operation name on one connection (successful duration, rows, bytes),
+/// made once and reused while the metrics backend stays the same.
+final class OperationMetrics {
+    let duration: Timer
+    let rows: Recorder
+    let sent: Counter
+    let received: Counter
+
+    init(_ operation: String, factory: MetricsFactory) {
+        let base = [("db.system.name", "postgresql"), ("db.operation.name", operation)]
+        duration = Timer(label: PostgresWireObservability.operationDuration, dimensions: base + [("outcome", "success")], factory: factory)
+        rows = Recorder(label: PostgresWireObservability.returnedRows, dimensions: base, factory: factory)
+        sent = Counter(label: PostgresWireObservability.bytesSent, dimensions: base, factory: factory)
+        received = Counter(label: PostgresWireObservability.bytesReceived, dimensions: base, factory: factory)
+    }
+
+    /// A connection's cache: the backend it was filled for and the metrics by operation name.
+    struct Cache {
+        var factory: MetricsFactory
+        var byOperation: [String: OperationMetrics] = [:]
+    }
+
+    static func lookup(_ operation: String, factory: MetricsFactory, in cache: inout Cache?) -> OperationMetrics {
+        if cache == nil || !sameBackend(cache!.factory, factory) { cache = Cache(factory: factory) }
+        if let found = cache!.byOperation[operation] { return found }
+        let made = OperationMetrics(operation, factory: factory)
+        if cache!.byOperation.count < 64 { cache!.byOperation[operation] = made }
+        return made
+    }
+
+    /// The same backend: the same instance for a class, the same type for a value.
+    static func sameBackend(_ a: MetricsFactory, _ b: MetricsFactory) -> Bool {
+        guard ObjectIdentifier(type(of: a)) == ObjectIdentifier(type(of: b)) else { return false }
+        if type(of: a) is AnyClass { return (a as AnyObject) === (b as AnyObject) }
+        return true
+    }
+}
+
+/// `InstrumentationSystem.tracer` costs two dynamic casts to `any Tracer` (about half the
+/// instructions of a round trip's client work when a tracer is installed): a connection
+/// remembers the answer for the instrument it was given, found again with a cheap look at
+/// `InstrumentationSystem.instrument` (task-local or bootstrapped): the same instance for a class,
+/// the same type for a value (a connection keeps the first tracer of a value type it met).
+struct TracerLookup {
+    let instrumentType: ObjectIdentifier
+    let instrumentObject: AnyObject?
+    /// nil: a NoOpTracer.
+    let tracer: (any Tracer)?
+
+    static func tracer(memo: inout TracerLookup?) -> (any Tracer)? {
+        let instrument = InstrumentationSystem.instrument
+        let type = ObjectIdentifier(Swift.type(of: instrument))
+        if let memo, memo.instrumentType == type {
+            guard let object = memo.instrumentObject else { return memo.tracer }
+            if object === (instrument as AnyObject) { return memo.tracer }
+        }
+        let found = InstrumentationSystem.tracer
+        let tracer: (any Tracer)? = found is NoOpTracer ? nil : found
+        let isClass = Swift.type(of: instrument) is AnyClass
+        memo = TracerLookup(instrumentType: type, instrumentObject: isClass ? instrument as AnyObject : nil, tracer: tracer)
+        return tracer
+    }
+
+    /// Without a memo (connect, pool acquire).
+    static func uncached() -> (any Tracer)? {
+        let found = InstrumentationSystem.tracer
+        return found is NoOpTracer ? nil : found
+    }
+
+    /// A memo shared by the tasks that submit work to one connection's I/O thread.
+    final class LockedMemo: @unchecked Sendable {
+        private let lock = NSLock()
+        private var memo: TracerLookup?
+        func tracer() -> (any Tracer)? { lock.withLock { TracerLookup.tracer(memo: &memo) } }
     }
 }
 
@@ -86,14 +162,18 @@ struct Observation {
     static func begin(_ name: @autoclosure () -> String, operation: @autoclosure () -> String, query: @autoclosure () -> String? = nil,
                       batchSize: Int = 0, connection: Connection?, metered: Bool = true,
                       configuration: ConnectionConfiguration? = nil) -> Observation? {
-        let tracer = InstrumentationSystem.tracer
+        let tracer: (any Tracer)?
+        if let connection {
+            tracer = TracerLookup.tracer(memo: &connection.tracerLookup)
+        } else {
+            tracer = TracerLookup.uncached()
+        }
         let factory = MetricsSystem.factory
-        let tracing = !(tracer is NoOpTracer)
         let metering = !(factory is NOOPMetricsHandler)
-        guard tracing || metering else { return nil }
+        guard tracer != nil || metering else { return nil }
         let operation = operation()
         var span: (any Span)?
-        if tracing {
+        if let tracer {
             let s = tracer.startSpan(name(), context: ServiceContext.current ?? .topLevel, ofKind: .client)
             span = s
         }
@@ -145,26 +225,23 @@ struct Observation {
             if let failure { span.setStatus(SpanStatus(code: .error, message: failure.type)) }
         }
         span?.end()
-        if let metrics, metered {
-            let elapsed = DispatchTime.now().uptimeNanoseconds &- start
-            var dimensions = [("db.system.name", "postgresql"), ("db.operation.name", operation),
-                              ("outcome", failure == nil ? "success" : "failure")]
+        if let metrics, metered, let connection {
+            let elapsed = Int64(clamping: DispatchTime.now().uptimeNanoseconds &- start)
+            // The metric objects of an operation name are made once per connection and backend.
+            let set = OperationMetrics.lookup(operation, factory: metrics, in: &connection.operationMetrics)
             if let failure {
-                dimensions.append(("error.type", failure.type))
+                var dimensions = [("db.system.name", "postgresql"), ("db.operation.name", operation), ("outcome", "failure"),
+                                  ("error.type", failure.type)]
                 if let sqlState = failure.sqlState { dimensions.append(("db.response.status_code", sqlState)) }
+                Timer(label: PostgresWireObservability.operationDuration, dimensions: dimensions, factory: metrics).recordNanoseconds(elapsed)
+            } else {
+                set.duration.recordNanoseconds(elapsed)
             }
-            Timer(label: PostgresWireObservability.operationDuration, dimensions: dimensions, factory: metrics)
-                .recordNanoseconds(Int64(clamping: elapsed))
-            let base = [("db.system.name", "postgresql"), ("db.operation.name", operation)]
-            Recorder(label: PostgresWireObservability.returnedRows, dimensions: base, factory: metrics).record(rows)
-            if let connection {
-                let sent = connection.bytesSent &- bytesSentAtStart
-                let received = connection.bytesReceived &- bytesReceivedAtStart
-                if sent > 0 { Counter(label: PostgresWireObservability.bytesSent, dimensions: base, factory: metrics).increment(by: Int64(clamping: sent)) }
-                if received > 0 {
-                    Counter(label: PostgresWireObservability.bytesReceived, dimensions: base, factory: metrics).increment(by: Int64(clamping: received))
-                }
-            }
+            set.rows.record(rows)
+            let sent = connection.bytesSent &- bytesSentAtStart
+            let received = connection.bytesReceived &- bytesReceivedAtStart
+            if sent > 0 { set.sent.increment(by: Int64(clamping: sent)) }
+            if received > 0 { set.received.increment(by: Int64(clamping: received)) }
         }
     }
 
@@ -258,19 +335,31 @@ struct Observation {
 
 extension Connection {
     /// Runs one operation (callers hold `lock`) with its span, metrics and debug log line.
-    func observed<T, E: Error>(_ name: @autoclosure () -> String, operation: @autoclosure () -> String, query: @autoclosure () -> String?,
+    /// The span is named after `operation` (the first keyword, "postgresql" when there is none).
+    func observed<T, E: Error>(operation: @autoclosure () -> String, query: @autoclosure () -> String?,
                                batchSize: Int = 0, failure: (T) -> (any Error)? = { _ in nil },
                                _ body: () throws(E) -> T) throws(E) -> T {
         if logger.logLevel <= .debug {
-            logger.debug("statement", metadata: ["db.query.text": "\(query() ?? name())", "db.backend_pid": "\(backendPID.map(String.init) ?? "")"])
+            logger.debug("statement", metadata: ["db.query.text": "\(query() ?? "")", "db.backend_pid": "\(backendPID.map(String.init) ?? "")"])
         }
-        guard let observation = Observation.begin(name(), operation: operation(), query: query(), batchSize: batchSize, connection: self) else {
+        var name = ""
+        guard let observation = Observation.begin(name, operation: { () -> String in
+            let operation = operation()
+            name = operation.isEmpty ? "postgresql" : operation
+            return operation
+        }(), query: query(), batchSize: batchSize, connection: self) else {
             return try body()
         }
         let result: T
         do {
-            // The operation's span is the parent of the spans inside it (PREPARE).
-            result = try withServiceContext(observation.span?.context) { () throws(E) in try body() }
+            // A recording span is the parent of the spans inside the operation (PREPARE).
+            if let span = observation.span, span.isRecording {
+                operationSpanRecording = true
+                defer { operationSpanRecording = false }
+                result = try withServiceContext(span.context) { () throws(E) in try body() }
+            } else {
+                result = try body()
+            }
         } catch {
             observation.end(error: error, connection: self)
             throw error
