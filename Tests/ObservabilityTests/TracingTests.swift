@@ -145,7 +145,11 @@ extension FinishedInMemorySpan {
             try connection.executeMany("INSERT INTO \(table) VALUES ($1, $2)", sets)
             try connection.copyIn("COPY \(table) FROM STDIN") { w in try w.writeRow(["3", "c"]) }
             _ = try connection.copyOut("COPY \(table) TO STDOUT") { _ in }
+            _ = try connection.simpleQuery("/* lead */ -- comment\n  (select 1)")
         }
+        let commented = try #require(tracer.finishedSpans.first { $0.string("db.query.text")?.hasPrefix("/* lead */") == true })
+        #expect(commented.operationName == "SELECT")
+        #expect(commented.string("db.operation.name") == "SELECT")
         let names = tracer.finishedSpans.map(\.operationName)
         let batch = try #require(tracer.finishedSpans.first { $0.operationName == "BATCH SELECT" })
         #expect(batch.int("db.operation.batch.size") == 2)

@@ -84,25 +84,31 @@ final class OperationMetrics {
         received = Counter(label: PostgresWireObservability.bytesReceived, dimensions: base, factory: factory)
     }
 
-    /// A connection's cache: the backend it was filled for and the metrics by operation name.
+    /// A connection's cache: the backend it was filled for (the same instance for a class, the
+    /// same type for a value) and the metrics by operation name, the last one at hand.
     struct Cache {
-        var factory: MetricsFactory
+        let factoryType: ObjectIdentifier
+        let factoryObject: AnyObject?
         var byOperation: [String: OperationMetrics] = [:]
+        var last: (operation: String, metrics: OperationMetrics)?
     }
 
     static func lookup(_ operation: String, factory: MetricsFactory, in cache: inout Cache?) -> OperationMetrics {
-        if cache == nil || !sameBackend(cache!.factory, factory) { cache = Cache(factory: factory) }
-        if let found = cache!.byOperation[operation] { return found }
-        let made = OperationMetrics(operation, factory: factory)
-        if cache!.byOperation.count < 64 { cache!.byOperation[operation] = made }
-        return made
-    }
-
-    /// The same backend: the same instance for a class, the same type for a value.
-    static func sameBackend(_ a: MetricsFactory, _ b: MetricsFactory) -> Bool {
-        guard ObjectIdentifier(type(of: a)) == ObjectIdentifier(type(of: b)) else { return false }
-        if type(of: a) is AnyClass { return (a as AnyObject) === (b as AnyObject) }
-        return true
+        let type = ObjectIdentifier(Swift.type(of: factory))
+        if let c = cache, c.factoryType == type, c.factoryObject.map({ $0 === (factory as AnyObject) }) ?? true {
+            if let last = c.last, last.operation == operation { return last.metrics }
+        } else {
+            cache = Cache(factoryType: type, factoryObject: Swift.type(of: factory) is AnyClass ? factory as AnyObject : nil)
+        }
+        let found: OperationMetrics
+        if let known = cache!.byOperation[operation] {
+            found = known
+        } else {
+            found = OperationMetrics(operation, factory: factory)
+            if cache!.byOperation.count < 64 { cache!.byOperation[operation] = found }
+        }
+        cache!.last = (operation, found)
+        return found
     }
 }
 
@@ -273,39 +279,36 @@ struct Observation {
     /// OpenTelemetry's `db.operation.name`: the statement's first keyword, uppercased ("" if none).
     /// Leading whitespace, comments and parentheses are skipped; only the keyword's bytes are read.
     static func operationName(_ sql: String) -> String {
-        var utf8 = sql.utf8.makeIterator()
-        var word: [UInt8] = []
-        var pending: UInt8? = nil
-        func next() -> UInt8? {
-            if let p = pending { pending = nil; return p }
-            return utf8.next()
-        }
-        while let c = next() {
-            let isLetter = (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
-            if isLetter {
-                word.append(c >= 97 ? c - 32 : c)
-                if word.count > 32 { break }
-                continue
-            }
-            if !word.isEmpty { break }
+        var sql = sql
+        return sql.withUTF8 { operationName(bytes: $0) }
+    }
+
+    static func operationName(bytes s: UnsafeBufferPointer<UInt8>) -> String {
+        var i = 0
+        let n = s.count
+        while i < n {
+            let c = s[i]
             switch c {
-            case 32, 9, 10, 13, 40: continue
-            case 45:  // "--" comment to the end of the line
-                guard let d = next() else { break }
-                if d != 45 { return "" }
-                while let e = next(), e != 10 {}
-            case 47:  // "/* … */" comment
-                guard let d = next() else { break }
-                if d != 42 { return "" }
-                var star = false
-                while let e = next() {
-                    if star && e == 47 { break }
-                    star = e == 42
+            case 32, 9, 10, 13, 40:
+                i += 1
+            case 45 where i + 1 < n && s[i + 1] == 45:  // "--" comment to the end of the line
+                i += 2
+                while i < n && s[i] != 10 { i += 1 }
+            case 47 where i + 1 < n && s[i + 1] == 42:  // "/* … */" comment
+                i += 2
+                while i < n && !(s[i] == 42 && i + 1 < n && s[i + 1] == 47) { i += 1 }
+                i += 2
+            default:
+                var end = i
+                while end < n && end - i < 32, (s[end] | 0x20) >= 97 && (s[end] | 0x20) <= 122 { end += 1 }
+                guard end > i else { return "" }
+                return String(unsafeUninitializedCapacity: end - i) { out in
+                    for k in i..<end { out[k - i] = s[k] & 0xDF }  // ASCII uppercase
+                    return end - i
                 }
-            default: return ""
             }
         }
-        return String(decoding: word, as: UTF8.self)
+        return ""
     }
 
     /// The text recorded for a simple-protocol statement: as given, except that string literals
