@@ -40,9 +40,9 @@ struct ObservationScope: Sendable {
     /// The caller's scope; nil when there is nothing to carry (no context, nothing listening).
     static func capture(memo: TracerLookup.LockedMemo? = nil) -> ObservationScope? {
         let context = ServiceContext.current
-        let tracer = memo.map { $0.tracer() } ?? TracerLookup.uncached()
+        let tracer = (memo.map { $0.tracer() } ?? TracerLookup.uncached())?.tracer
         let factory = MetricsSystem.factory
-        let metering = !(factory is NOOPMetricsHandler)
+        let metering = !isNoOp(factory)
         guard context != nil || tracer != nil || metering else { return nil }
         return ObservationScope(context: context, tracer: tracer, metrics: metering ? factory : nil)
     }
@@ -121,38 +121,49 @@ struct TracerLookup {
     let instrumentType: ObjectIdentifier
     let instrumentObject: AnyObject?
     /// nil: a NoOpTracer.
-    let tracer: (any Tracer)?
+    let tracer: TracerBox?
 
-    static func tracer(memo: inout TracerLookup?) -> (any Tracer)? {
+    static func tracer(memo: inout TracerLookup?) -> TracerBox? {
         let instrument = InstrumentationSystem.instrument
         let type = ObjectIdentifier(Swift.type(of: instrument))
         if let memo, memo.instrumentType == type {
             guard let object = memo.instrumentObject else { return memo.tracer }
             if object === (instrument as AnyObject) { return memo.tracer }
         }
-        let found = InstrumentationSystem.tracer
-        let tracer: (any Tracer)? = found is NoOpTracer ? nil : found
+        let tracer = uncached()
         let isClass = Swift.type(of: instrument) is AnyClass
         memo = TracerLookup(instrumentType: type, instrumentObject: isClass ? instrument as AnyObject : nil, tracer: tracer)
         return tracer
     }
 
     /// Without a memo (connect, pool acquire).
-    static func uncached() -> (any Tracer)? {
+    static func uncached() -> TracerBox? {
         let found = InstrumentationSystem.tracer
-        return found is NoOpTracer ? nil : found
+        return found is NoOpTracer ? nil : TracerBox(found)
     }
 
     /// A memo shared by the tasks that submit work to one connection's I/O thread.
     final class LockedMemo: @unchecked Sendable {
         private let lock = NSLock()
         private var memo: TracerLookup?
-        func tracer() -> (any Tracer)? { lock.withLock { TracerLookup.tracer(memo: &memo) } }
+        func tracer() -> TracerBox? { lock.withLock { TracerLookup.tracer(memo: &memo) } }
     }
 }
 
+/// A tracer held by reference: passed around without copying the existential.
+final class TracerBox: Sendable {
+    let tracer: any Tracer
+    init(_ tracer: any Tracer) { self.tracer = tracer }
+}
+
+/// Whether `factory` is swift-metrics' no-op backend (a type comparison, not a dynamic cast).
+@inline(__always)
+func isNoOp(_ factory: MetricsFactory) -> Bool {
+    ObjectIdentifier(type(of: factory)) == ObjectIdentifier(NOOPMetricsHandler.self)
+}
+
 /// One operation being observed: its span (when a tracer listens), its start and its metrics.
-struct Observation {
+final class Observation {
     let span: (any Span)?
     let metrics: MetricsFactory?
     let operation: String
@@ -163,24 +174,36 @@ struct Observation {
     /// Whether the operation's duration, rows and bytes are metered (not for connect and acquire).
     let metered: Bool
 
+    init(span: (any Span)?, metrics: MetricsFactory?, operation: String, start: UInt64, bytesSentAtStart: UInt64,
+         bytesReceivedAtStart: UInt64, rowsAtStart: UInt64, metered: Bool) {
+        self.span = span
+        self.metrics = metrics
+        self.operation = operation
+        self.start = start
+        self.bytesSentAtStart = bytesSentAtStart
+        self.bytesReceivedAtStart = bytesReceivedAtStart
+        self.rowsAtStart = rowsAtStart
+        self.metered = metered
+    }
+
     /// Starts observing an operation of `connection` (nil for connect and pool acquire); nil when
     /// nothing listens. `query` is the SQL text as sent (`$n` placeholders; never bound values).
     static func begin(_ name: @autoclosure () -> String, operation: @autoclosure () -> String, query: @autoclosure () -> String? = nil,
                       batchSize: Int = 0, connection: Connection?, metered: Bool = true,
                       configuration: ConnectionConfiguration? = nil) -> Observation? {
-        let tracer: (any Tracer)?
+        let tracer: TracerBox?
         if let connection {
             tracer = TracerLookup.tracer(memo: &connection.tracerLookup)
         } else {
             tracer = TracerLookup.uncached()
         }
         let factory = MetricsSystem.factory
-        let metering = !(factory is NOOPMetricsHandler)
+        let metering = !isNoOp(factory)
         guard tracer != nil || metering else { return nil }
         let operation = operation()
         var span: (any Span)?
         if let tracer {
-            let s = tracer.startSpan(name(), context: ServiceContext.current ?? .topLevel, ofKind: .client)
+            let s = tracer.tracer.startSpan(name(), context: ServiceContext.current ?? .topLevel, ofKind: .client)
             span = s
         }
         // A span that is not sampled (not recording) gets no attributes: nothing is built for it.
@@ -426,7 +449,7 @@ final class PoolMetrics: Sendable {
     /// nil when no metrics backend is installed.
     init?(configuration: ConnectionConfiguration, maxConnections: Int) {
         let factory = MetricsSystem.factory
-        guard !(factory is NOOPMetricsHandler) else { return nil }
+        guard !isNoOp(factory) else { return nil }
         let host = configuration.hosts.first.map { "\($0.host):\($0.port)" } ?? ""
         let pool = [("db.system.name", "postgresql"), ("db.client.connection.pool.name", "\(host)/\(configuration.database)")]
         idle = Gauge(label: PostgresWireObservability.connectionCount, dimensions: pool + [("db.client.connection.state", "idle")], factory: factory)
