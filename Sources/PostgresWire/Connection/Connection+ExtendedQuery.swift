@@ -311,6 +311,8 @@ extension Connection {
         var events: [ExtendedQueryStateMachine.Event] = []
         var done = false
         var rowsDelivered = 0
+        // Added to `rowsReceived` once (no class property access per row).
+        defer { rowsReceived &+= UInt64(rowsDelivered) }
         var copyInRefused = Set<Int>()
         while !done {
             events.removeAll(keepingCapacity: true)
@@ -323,7 +325,6 @@ extension Connection {
                         throw fail(.protocolViolation(.malformed(message: "DataRow", reason: "\(data.columnCount) columns where the statement describes \(items[tag].columns?.count ?? 0)")))
                     }
                     rowsDelivered += 1
-                    rowsReceived &+= 1
                     onRow(tag, Row(columns: columns, data: data))
                 case .commandComplete(let c, let tag):
                     noteCommandForStatementCache(c)

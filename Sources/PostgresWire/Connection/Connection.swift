@@ -229,6 +229,9 @@ public final class Connection: @unchecked Sendable {
             var serverError: ServerError?
             var bodyError: Error?
             var columns: ResultColumns?
+            // Counted here, added to `rowsReceived` once (no class property access per row).
+            var rows: UInt64 = 0
+            defer { rowsReceived &+= rows }
             while true {
                 let message = try receive()
                 let event: SimpleQueryStateMachine.Event
@@ -242,7 +245,7 @@ public final class Connection: @unchecked Sendable {
                     columns = ResultColumns(d)
                     deliver(.columns(columns!))
                 case .row(let data):
-                    rowsReceived &+= 1
+                    rows &+= 1
                     deliver(.row(Row(columns: columns!, data: data)))
                 case .commandComplete(let c):
                     columns = nil
@@ -423,7 +426,8 @@ public final class Connection: @unchecked Sendable {
             let message: BackendMessage
             do throws(PostgresError) {
                 message = try Self.readMessage(transport: transport, decoder: &decoder, deadline: nil, tracer: tracer,
-                                               beforeRead: beforeBlockingRead, bytesRead: &bytesReceived, onFailure: fail)
+                                               beforeRead: beforeBlockingRead, onBytes: { self.bytesReceived &+= UInt64($0) },
+                                               onFailure: fail)
             } catch {
                 // A FATAL ErrorResponse just before the socket closed says why (e.g. 57P01
                 // terminating connection due to administrator command): report it, like libpq.
@@ -500,14 +504,13 @@ public final class Connection: @unchecked Sendable {
     static func readMessage(transport: Transport, decoder: inout BackendMessageDecoder, deadline: Deadline?,
                             tracer: (any MessageTracer)?, beforeRead: (() -> Void)? = nil,
                             onFailure: (PostgresError) -> PostgresError) throws(PostgresError) -> BackendMessage {
-        var bytesRead: UInt64 = 0
-        return try readMessage(transport: transport, decoder: &decoder, deadline: deadline, tracer: tracer, beforeRead: beforeRead,
-                               bytesRead: &bytesRead, onFailure: onFailure)
+        try readMessage(transport: transport, decoder: &decoder, deadline: deadline, tracer: tracer, beforeRead: beforeRead,
+                        onBytes: { _ in }, onFailure: onFailure)
     }
 
-    /// `readMessage` adding the bytes it reads to `bytesRead`.
+    /// `readMessage` telling `onBytes` how many bytes each socket read brought.
     static func readMessage(transport: Transport, decoder: inout BackendMessageDecoder, deadline: Deadline?,
-                            tracer: (any MessageTracer)?, beforeRead: (() -> Void)?, bytesRead: inout UInt64,
+                            tracer: (any MessageTracer)?, beforeRead: (() -> Void)?, onBytes: (Int) -> Void,
                             onFailure: (PostgresError) -> PostgresError) throws(PostgresError) -> BackendMessage {
         while true {
             do throws(ProtocolError) {
@@ -522,7 +525,7 @@ public final class Connection: @unchecked Sendable {
             } catch {
                 throw onFailure(error)
             }
-            bytesRead &+= UInt64(max(0, n))
+            if n > 0 { onBytes(n) }
             if n == 0 {
                 throw onFailure(.connectionClosed("server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request."))
             }
