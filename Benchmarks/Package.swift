@@ -15,6 +15,9 @@ let package = Package(
     dependencies: [
         .package(name: "PostgresWire", path: libraryPath),
         .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
+        // The PostgresWire+obs variant bootstraps a tracer and a metrics backend.
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         // Result records, CPU/RSS/clock helpers and argument parsing shared by the Swift programs.
@@ -27,7 +30,11 @@ let package = Package(
         ),
         .executableTarget(
             name: "BenchPostgresWire",
-            dependencies: ["BenchCore", .product(name: "PostgresWire", package: "PostgresWire")]
+            dependencies: [
+                "BenchCore", .product(name: "PostgresWire", package: "PostgresWire"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
         ),
         .executableTarget(
             name: "BenchPostgresNIO",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import PostgresWire
 
 /// The connection options every subcommand takes, as psql names them.
@@ -18,6 +19,23 @@ struct ConnectionArguments: ParsableArguments {
 
     @Option(name: [.customShort("d"), .long], help: "Database name.")
     var dbname: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Log the driver's events to stderr from this level up: trace, debug (each statement), info, notice, warning, error, critical. Default: no log.",
+        valueName: "level"))
+    var logLevel: LogLevel?
+
+    enum LogLevel: String, ExpressibleByArgument, CaseIterable {
+        case trace, debug, info, notice, warning, error, critical
+    }
+
+    /// The driver's logger for `--log-level` (swift-log's stream handler on stderr), nil without it.
+    func logger() -> Logger? {
+        guard let logLevel, let level = Logger.Level(rawValue: logLevel.rawValue) else { return nil }
+        var logger = Logger(label: "pgwire") { label in StreamLogHandler.standardError(label: label) }
+        logger.logLevel = level
+        return logger
+    }
 
     /// The conninfo string: --dsn, then -h/-p/-U/-d (which win, as in psql), and pgwire as the
     /// fallback application_name.
@@ -40,6 +58,8 @@ struct ConnectionArguments: ParsableArguments {
 
     /// Connects, or prints psql's style of error and exits 2.
     func connect(options: ConnectionOptions = ConnectionOptions()) throws -> Connection {
+        var options = options
+        if options.logger == nil { options.logger = logger() }
         do {
             return try Connection.connect(conninfo(), options: options)
         } catch {

@@ -75,6 +75,7 @@ struct QueryCommand: ParsableCommand {
         } else {
             options.binaryResultTypes = BinaryResultTypes.none
         }
+        options.logger = target.logger()
         do {
             connection = try Connection.connect(target.conninfo(), options: options, tracer: tracer)
         } catch {

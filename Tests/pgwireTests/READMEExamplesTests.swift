@@ -155,11 +155,24 @@ enum READMEPackage {
             // swift-tools-version:6.0
             import PackageDescription
 
-            let dependencies: [Target.Dependency] = [.product(name: "PostgresWire", package: \(swiftLiteral(dependencyIdentity)))]
+            let dependencies: [Target.Dependency] = [
+                .product(name: "PostgresWire", package: \(swiftLiteral(dependencyIdentity))),
+                // The Observability section's example plugs the driver into these.
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
             let package = Package(
                 name: "READMEExamples",
                 platforms: [.macOS(.v14)],
-                dependencies: [.package(path: \(swiftLiteral(repositoryRoot.path)))],
+                dependencies: [
+                    .package(path: \(swiftLiteral(repositoryRoot.path))),
+                    .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+                    .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+                    .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+                    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+                ],
                 targets: [
                     \(targets.joined(separator: ",\n        "))
                 ],

@@ -5,7 +5,8 @@ import BenchCore
 import Foundation
 import PostgresWire
 
-let driver = "PostgresWire"
+// With BENCH_INSTRUMENTED=1 (the runner's "PostgresWire+obs"): a tracer and metrics backend that keep nothing.
+let driver = bootstrapInstrumentationIfAsked() ? "PostgresWire+obs" : "PostgresWire"
 let args = DriverArguments.parse()
 
 func connect() -> Connection {

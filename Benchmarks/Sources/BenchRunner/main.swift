@@ -35,6 +35,7 @@ struct Options {
         usage: BenchRunner --dsn CONNINFO [--scram-dsn CONNINFO] [--tls-dsn CONNINFO] [--rounds N] [--quick]
                            [--workloads W1,W2,W3,W4,W4a,W5,W6 or ids like W2-prepared] [--drivers PostgresWire,libpq,PostgresNIO]
                            [--json FILE] [--count WORKLOAD=N]... [--timeout SECONDS]
+        (driver PostgresWire+obs: PostgresWire with a tracer and metrics backend bootstrapped that keep nothing)
 
         """)
     exit(64)
@@ -140,7 +141,8 @@ let binDir = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymboli
     .deletingLastPathComponent()
 
 @MainActor func executable(_ driver: String) -> URL {
-    binDir.appendingPathComponent(["PostgresWire": "BenchPostgresWire", "libpq": "BenchLibpq", "PostgresNIO": "BenchPostgresNIO"][driver] ?? "Bench" + driver)
+    binDir.appendingPathComponent(["PostgresWire": "BenchPostgresWire", "PostgresWire+obs": "BenchPostgresWire", "libpq": "BenchLibpq",
+                                   "PostgresNIO": "BenchPostgresNIO"][driver] ?? "Bench" + driver)
 }
 
 @MainActor func runDriver(_ driver: String, _ w: Workload, _ t: Target) -> BenchResult {
@@ -150,6 +152,10 @@ let binDir = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymboli
                      "--host", t.host, "--port", String(t.port), "--user", t.user, "--dbname", t.dbname, "--sslmode", t.sslmode]
     if let p = t.password { arguments += ["--password", p] }
     process.arguments = arguments
+    // PostgresWire+obs: the same program with a tracer and metrics backend that keep nothing.
+    var environment = ProcessInfo.processInfo.environment
+    environment["BENCH_INSTRUMENTED"] = driver == "PostgresWire+obs" ? "1" : nil
+    process.environment = environment
     let out = Pipe()
     let err = Pipe()
     process.standardOutput = out

@@ -14,6 +14,8 @@ final class IOThread: @unchecked Sendable {
     private var idling = false
     /// The wake-up pipe (read end, write end), made when an idle handler is first set.
     private var wakeUpPipe: (read: Int32, write: Int32)?
+    /// The tracer lookup of the tasks that submit jobs (see `TracerLookup`).
+    private let tracerMemo = TracerLookup.LockedMemo()
 
     init(name: String) {
         let thread = Thread { [self] in self.loop() }
@@ -25,6 +27,9 @@ final class IOThread: @unchecked Sendable {
     /// Queues a job; false if the thread was stopped.
     @discardableResult
     func submit(_ job: @escaping @Sendable () -> Void) -> Bool {
+        // The submitting task's ServiceContext, tracer and metrics backend go with the job (the
+        // parent of its spans), when there are any.
+        let job = ObservationScope.wrap(job, memo: tracerMemo)
         condition.lock()
         defer { condition.unlock() }
         guard !stopped else { return false }
@@ -123,8 +128,9 @@ final class IOThread: @unchecked Sendable {
 /// Starts a blocking job on a fresh thread and awaits its result.
 func runOnNewThread<T: Sendable>(name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
+        let scope = ObservationScope.capture()
         let thread = Thread {
-            continuation.resume(with: Result { try body() })
+            continuation.resume(with: Result { try scope.map { try $0.run(body) } ?? body() })
         }
         thread.name = name
         thread.start()

@@ -111,6 +111,30 @@ extension Connection {
                 items.append(BatchItem(key: StatementCache.key(sql: q.sql, types: q.bindings.types)))
             }
         }
+        return try observed(operation: Self.operationName(queries), query: queries.first?.sql,
+                            batchSize: queries.count, failure: Self.firstFailure) { () throws(PostgresError) in
+            try runItems(queries, &items, fetchSize: fetchSize, onRow: onRow)
+        }
+    }
+
+    /// The span name (and `db.operation.name`) of a batch: the first keyword of a single query;
+    /// "BATCH" followed by it when every query of a pipeline shares it, else "BATCH".
+    static func operationName(_ queries: [PostgresQuery]) -> String {
+        guard let first = queries.first else { return "" }
+        let name = Observation.operationName(first.sql)
+        if queries.count == 1 { return name }
+        for q in queries.dropFirst() where q.sql != first.sql && Observation.operationName(q.sql) != name { return "BATCH" }
+        return name.isEmpty ? "BATCH" : "BATCH \(name)"
+    }
+
+    /// The first error among a batch's results (what its span and metrics report).
+    static func firstFailure(_ results: [Result<QueryOutcome, PostgresError>]) -> (any Error)? {
+        for case .failure(let error) in results { return error }
+        return nil
+    }
+
+    private func runItems(_ queries: [PostgresQuery], _ items: inout [BatchItem], fetchSize: Int,
+                          onRow: (Int, Row) -> Void) throws(PostgresError) -> [Result<QueryOutcome, PostgresError>] {
         var retried = false
         while true {
             try prepareStatements(queries, &items)
@@ -173,7 +197,36 @@ extension Connection {
             machine.enqueue(.sync, tag: i)
         }
         guard machine.hasPendingSteps else { return }
-        try flush()
+        // The preparation is a span of its own, a child of the operation's.
+        let first = toPrepare.values.min() ?? 0
+        let observation = operationSpanRecording
+            ? Observation.begin("PREPARE", operation: "PREPARE", query: queries[first].sql, batchSize: toPrepare.count,
+                                connection: self, metered: false)
+            : nil
+        do throws(PostgresError) {
+            try flush()
+            try receivePrepared(&items, machine: &machine)
+        } catch {
+            observation?.end(error: error, connection: self)
+            throw error
+        }
+        if let observation {
+            var failed: PostgresError?
+            for i in toPrepare.values { if case .failure(let e)? = items[i].result { failed = e } }
+            observation.end(error: failed, connection: self)
+        }
+        // Share what was prepared with duplicates in the batch and with the cache.
+        for (key, first) in toPrepare {
+            guard let info = items[first].info else {
+                for i in items.indices where items[i].key == key && i != first { items[i].result = items[first].result }
+                continue
+            }
+            for i in items.indices where items[i].key == key && i != first { items[i].info = info }
+            if named { statementsToClose += statementCache.insert(key, info) }
+        }
+    }
+
+    private func receivePrepared(_ items: inout [BatchItem], machine: inout ExtendedQueryStateMachine) throws(PostgresError) {
         var events: [ExtendedQueryStateMachine.Event] = []
         while machine.hasPendingSteps {
             events.removeAll(keepingCapacity: true)
@@ -200,15 +253,6 @@ extension Connection {
                     break
                 }
             }
-        }
-        // Share what was prepared with duplicates in the batch and with the cache.
-        for (key, first) in toPrepare {
-            guard let info = items[first].info else {
-                for i in items.indices where items[i].key == key && i != first { items[i].result = items[first].result }
-                continue
-            }
-            for i in items.indices where items[i].key == key && i != first { items[i].info = info }
-            if named { statementsToClose += statementCache.insert(key, info) }
         }
     }
 
@@ -276,6 +320,8 @@ extension Connection {
         var events: [ExtendedQueryStateMachine.Event] = []
         var done = false
         var rowsDelivered = 0
+        // Added to `rowsReceived` once (no class property access per row).
+        defer { rowsReceived &+= UInt64(rowsDelivered) }
         var copyInRefused = Set<Int>()
         while !done {
             events.removeAll(keepingCapacity: true)

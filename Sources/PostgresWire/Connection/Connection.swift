@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresWireProtocol
+import Tracing
 
 /// A session with a PostgreSQL server, over which queries run one at a time (blocking, like libpq).
 ///
@@ -47,6 +48,19 @@ public final class Connection: @unchecked Sendable {
     /// Called (guarded by `lock`) by `receive()` before it blocks on the socket for more bytes: a
     /// streaming consumer hands over the rows decoded so far (see `AsyncConnection.rows`).
     var beforeBlockingRead: (() -> Void)?
+    /// Protocol bytes written and read, and rows received, since the connection opened (guarded
+    /// by `lock`; the observability of each operation reports their increase).
+    var bytesSent: UInt64 = 0
+    var bytesReceived: UInt64 = 0
+    var rowsReceived: UInt64 = 0
+    /// Metric objects reused by each operation (guarded by `lock`).
+    var operationMetrics: OperationMetrics.Cache?
+    /// Whether the span of the operation running now records (a PREPARE child span only then).
+    var operationSpanRecording = false
+    /// The tracer found for the instrument last seen (guarded by `lock`).
+    var tracerLookup: TracerLookup?
+    /// A number unique to this connection in the process (log metadata `db.connection_id`).
+    public let connectionID: Int
 
     /// Opens a connection from a libpq connection string (URI or key=value), the PG* environment
     /// variables, ~/.pgpass and libpq's defaults. An empty string (the default) takes everything
@@ -68,16 +82,36 @@ public final class Connection: @unchecked Sendable {
     /// fails the error lists each one; a server refusing the session (authentication) ends the search.
     public convenience init(configuration: ConnectionConfiguration, options: ConnectionOptions = ConnectionOptions(),
                             logger: Logger? = nil, tracer: (any MessageTracer)? = nil) throws(PostgresError) {
-        let logger = logger ?? Logger(label: "PostgresWire")
-        let reached = try Self.establishAny(configuration: configuration, logger: logger, tracer: tracer)
+        var logger = logger ?? options.logger ?? .disabled
+        let connectionID = ConnectionIDs.next()
+        logger[metadataKey: "db.connection_id"] = "\(connectionID)"
+        // The span of connecting, authentication included (no metrics: pools time their opens).
+        let observation = Observation.begin("connect", operation: "", connection: nil, metered: false, configuration: configuration)
+        let reached: (host: ConnectionConfiguration.Host, address: ConnectionConfiguration.Host, session: EstablishedSession)
+        do {
+            let r = try withServiceContext(observation?.span?.context) { () throws(PostgresError) in
+                try Self.establishAny(configuration: configuration, logger: logger, tracer: tracer)
+            }
+            reached = (r.host, r.address, r.session)
+        } catch {
+            observation?.end(error: error, connection: nil)
+            logger.debug("connection failed", metadata: ["error": "\(error.message)", "db.sqlstate": "\(error.sqlState ?? "")"])
+            throw error
+        }
+        if let pid = reached.session.backendKeyData?.processID { logger[metadataKey: "db.backend_pid"] = "\(pid)" }
         var options = options
         if let size = configuration.statementCacheSize { options.statementCacheCapacity = size }
         self.init(configuration: configuration, options: options, host: reached.host, address: reached.address,
-                  logger: logger, tracer: tracer, session: reached.session)
+                  logger: logger, tracer: tracer, session: reached.session, connectionID: connectionID)
+        observation?.end(error: nil, connection: self)
+        logger.debug("connected", metadata: ["server.address": "\(host.host)", "server.port": "\(host.port)",
+                                             "db.namespace": "\(configuration.database)"])
     }
 
     private init(configuration: ConnectionConfiguration, options: ConnectionOptions, host: ConnectionConfiguration.Host,
-                 address: ConnectionConfiguration.Host, logger: Logger, tracer: (any MessageTracer)?, session: EstablishedSession) {
+                 address: ConnectionConfiguration.Host, logger: Logger, tracer: (any MessageTracer)?, session: EstablishedSession,
+                 connectionID: Int) {
+        self.connectionID = connectionID
         self.tracer = tracer
         self.options = options
         self.statementCache = StatementCache(capacity: options.statementCacheMode == .named ? options.statementCacheCapacity : 0)
@@ -93,9 +127,7 @@ public final class Connection: @unchecked Sendable {
         self.backendKeyData = session.backendKeyData
         self.authenticationMethod = session.authenticationMethod
         let noticeLogger = logger
-        self._noticeHandler = { notice in
-            noticeLogger.notice("\(notice.localizedSeverity ?? notice.severity):  \(notice.message)", metadata: ["sqlstate": "\(notice.sqlState)"])
-        }
+        self._noticeHandler = { notice in Self.log(notice, to: noticeLogger) }
         for notice in session.startupNotices { _noticeHandler(notice) }
     }
 
@@ -120,7 +152,7 @@ public final class Connection: @unchecked Sendable {
     /// Whether the connection was closed or broke.
     public var isClosed: Bool { stateLock.withLock { closed || broken != nil } }
 
-    /// Called for every NoticeResponse (default: logged at notice level).
+    /// Called for every NoticeResponse (default: logged at the notice's severity, see `log(_:to:)`).
     public var noticeHandler: @Sendable (ServerError) -> Void {
         get { stateLock.withLock { _noticeHandler } }
         set { stateLock.withLock { _noticeHandler = newValue } }
@@ -180,6 +212,16 @@ public final class Connection: @unchecked Sendable {
             beforeBlockingRead = beforeRead
             defer { beforeBlockingRead = nil }
             try checkUsable()
+            try observed(operation: Observation.operationName(sql), query: Observation.recordedText(sql)) {
+                try runSimpleQueryLocked(sql, copyIn: copyIn, body)
+            }
+        }
+    }
+
+    private func runSimpleQueryLocked(
+        _ sql: String, copyIn: ((CopyResponse, CopyInWriter) throws -> Void)?, _ body: (SimpleQueryEvent) throws -> Void
+    ) throws {
+        do {
             let timer = armQueryTimeout()
             defer { timer?.cancel() }
             send(.query(sql))
@@ -188,6 +230,9 @@ public final class Connection: @unchecked Sendable {
             var serverError: ServerError?
             var bodyError: Error?
             var columns: ResultColumns?
+            // Counted here, added to `rowsReceived` once (no class property access per row).
+            var rows: UInt64 = 0
+            defer { rowsReceived &+= rows }
             while true {
                 let message = try receive()
                 let event: SimpleQueryStateMachine.Event
@@ -200,7 +245,9 @@ public final class Connection: @unchecked Sendable {
                 case .rowDescription(let d):
                     columns = ResultColumns(d)
                     deliver(.columns(columns!))
-                case .row(let data): deliver(.row(Row(columns: columns!, data: data)))
+                case .row(let data):
+                    rows &+= 1
+                    deliver(.row(Row(columns: columns!, data: data)))
                 case .commandComplete(let c):
                     columns = nil
                     noteCommandForStatementCache(c)
@@ -377,6 +424,7 @@ public final class Connection: @unchecked Sendable {
 
     func flush() throws(PostgresError) {
         defer { writeBuffer.removeAll(keepingCapacity: true) }
+        bytesSent &+= UInt64(writeBuffer.count)
         do throws(PostgresError) {
             try transport.writeAll(writeBuffer, deadline: nil)
         } catch {
@@ -391,7 +439,8 @@ public final class Connection: @unchecked Sendable {
             let message: BackendMessage
             do throws(PostgresError) {
                 message = try Self.readMessage(transport: transport, decoder: &decoder, deadline: nil, tracer: tracer,
-                                               beforeRead: beforeBlockingRead, onFailure: fail)
+                                               beforeRead: beforeBlockingRead, onBytes: { self.bytesReceived &+= UInt64($0) },
+                                               onFailure: fail)
             } catch {
                 // A FATAL ErrorResponse just before the socket closed says why (e.g. 57P01
                 // terminating connection due to administrator command): report it, like libpq.
@@ -468,6 +517,14 @@ public final class Connection: @unchecked Sendable {
     static func readMessage(transport: Transport, decoder: inout BackendMessageDecoder, deadline: Deadline?,
                             tracer: (any MessageTracer)?, beforeRead: (() -> Void)? = nil,
                             onFailure: (PostgresError) -> PostgresError) throws(PostgresError) -> BackendMessage {
+        try readMessage(transport: transport, decoder: &decoder, deadline: deadline, tracer: tracer, beforeRead: beforeRead,
+                        onBytes: { _ in }, onFailure: onFailure)
+    }
+
+    /// `readMessage` telling `onBytes` how many bytes each socket read brought.
+    static func readMessage(transport: Transport, decoder: inout BackendMessageDecoder, deadline: Deadline?,
+                            tracer: (any MessageTracer)?, beforeRead: (() -> Void)?, onBytes: (Int) -> Void,
+                            onFailure: (PostgresError) -> PostgresError) throws(PostgresError) -> BackendMessage {
         while true {
             do throws(ProtocolError) {
                 if let message = try decoder.next(tracer: tracer) { return message }
@@ -481,6 +538,7 @@ public final class Connection: @unchecked Sendable {
             } catch {
                 throw onFailure(error)
             }
+            if n > 0 { onBytes(n) }
             if n == 0 {
                 throw onFailure(.connectionLost("server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request."))
             }

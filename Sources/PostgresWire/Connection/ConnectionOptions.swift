@@ -1,3 +1,4 @@
+import Logging
 import PostgresWireProtocol
 
 /// Driver settings that have no libpq connection-string keyword.
@@ -25,6 +26,12 @@ public struct ConnectionOptions: Sendable {
     /// 30,000-byte sanity limit, and startup messages have their own smaller limits
     /// (`FrameDecoder.awaitingAuthentication`).
     public var maximumMessageSize: Int
+
+    /// Where the driver logs (swift-log), nil by default: no output. Metadata keys and levels are
+    /// listed in the README ("Observability"): `info` stays quiet in steady state, `debug` shows
+    /// each statement, notices are logged at their severity. An explicit `logger:` argument of
+    /// `Connection.connect` wins over this one.
+    public var logger: Logger?
 
     public init(statementCacheCapacity: Int = 256, statementCacheMode: StatementCacheMode = .named,
                 binaryResultTypes: @escaping @Sendable (PostgresDataType) -> Bool = BinaryResultTypes.registered,

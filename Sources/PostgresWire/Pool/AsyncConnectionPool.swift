@@ -1,4 +1,5 @@
 import Foundation
+import Tracing
 
 /// A pool of `AsyncConnection`s for async/await code. Waiting callers are suspended, never
 /// blocked (FIFO); connections open on background threads; pings and resets run on each
@@ -13,6 +14,7 @@ public final class AsyncConnectionPool: Sendable {
     let connectionConfiguration: ConnectionConfiguration
     let options: ConnectionOptions
     let core: PoolCore<AsyncConnection>
+    let metrics: PoolMetrics?
     private let maintenance: PoolMaintenance
 
     public convenience init(_ dsn: String = "", configuration: PoolConfiguration = PoolConfiguration(), options: ConnectionOptions = ConnectionOptions()) throws {
@@ -33,12 +35,14 @@ public final class AsyncConnectionPool: Sendable {
         self.options = options
         let core = PoolCore<AsyncConnection>(configuration: configuration)
         self.core = core
+        let metrics = PoolMetrics(configuration: connectionConfiguration, maxConnections: configuration.maxConnections)
+        self.metrics = metrics
         let cc = connectionConfiguration
         maintenance = PoolMaintenance(interval: configuration.maintenanceInterval) {
             for e in core.takeExpiredIdle() { e.resource.connection.close() }
             while core.reserveForMinIdle() {
                 do {
-                    let connection = try Connection(configuration: cc, options: options)
+                    let connection = try PoolMetrics.timeCreate(metrics) { try Connection(configuration: cc, options: options) }
                     if !core.addIdle(AsyncConnection(wrapping: connection)) { connection.close() }
                 } catch {
                     core.minIdleFailed()
@@ -55,6 +59,30 @@ public final class AsyncConnectionPool: Sendable {
     /// A connection for the caller's exclusive use; give it back with `release`.
     /// Throws `CancellationError` if the task is cancelled while waiting.
     public func acquire() async throws -> AsyncConnection {
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer {
+            if let metrics {
+                metrics.waitTime.recordNanoseconds(Int64(clamping: DispatchTime.now().uptimeNanoseconds &- start))
+                metrics.update(core.stats)
+            }
+        }
+        guard let observation = Observation.begin("pool.acquire", operation: "", connection: nil, metered: false,
+                                                  configuration: connectionConfiguration) else {
+            return try await acquireConnection()
+        }
+        do {
+            let connection = try await ServiceContext.withValue(observation.span?.context ?? ServiceContext.current) {
+                try await acquireConnection()
+            }
+            observation.end(error: nil, connection: connection.connection)
+            return connection
+        } catch {
+            observation.end(error: error, connection: nil)
+            throw error
+        }
+    }
+
+    private func acquireConnection() async throws -> AsyncConnection {
         try Task.checkCancellation()
         let deadline = DispatchTime.now() + configuration.acquireTimeout
         var grant = try await waitForGrant()
@@ -78,6 +106,7 @@ public final class AsyncConnectionPool: Sendable {
     /// Returns a connection, reset for the next user (discarded if broken).
     public func release(_ connection: AsyncConnection) async {
         guard let entry = core.checkedOutEntry(connection) else { return }
+        defer { metrics?.update(core.stats) }
         if connection.isClosed || core.isExpired(entry) || core.closing {
             connection.connection.close()
             core.discardSlot(entry, broken: connection.isClosed)
@@ -127,6 +156,7 @@ public final class AsyncConnectionPool: Sendable {
 
     private func waitForGrant() async throws -> PoolCore<AsyncConnection>.Grant {
         let core = self.core
+        let metrics = self.metrics
         let holder = WaiterHolder()
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<PoolCore<AsyncConnection>.Grant, Never>) in
@@ -136,7 +166,8 @@ public final class AsyncConnectionPool: Sendable {
                     return
                 }
                 holder.set(waiter)
-                Self.scheduleTimeout(waiter, core: core, after: core.configuration.acquireTimeout)
+                metrics?.update(core.stats)
+                Self.scheduleTimeout(waiter, core: core, after: core.configuration.acquireTimeout, metrics: metrics)
                 if Task.isCancelled, core.removeWaiter(waiter, timedOut: false) { waiter.deliver(.failed(CancellationError())) }
             }
         } onCancel: {
@@ -145,9 +176,13 @@ public final class AsyncConnectionPool: Sendable {
     }
 
     /// Fails the waiter with the timeout error once the core's clock passes its deadline.
-    private static func scheduleTimeout(_ waiter: PoolCore<AsyncConnection>.Waiter, core: PoolCore<AsyncConnection>, after seconds: Double) {
+    private static func scheduleTimeout(_ waiter: PoolCore<AsyncConnection>.Waiter, core: PoolCore<AsyncConnection>, after seconds: Double, metrics: PoolMetrics?) {
         DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
-            if case .notYet(let left) = core.timeOut(waiter) { scheduleTimeout(waiter, core: core, after: left) }
+            switch core.timeOut(waiter) {
+            case .notYet(let left): scheduleTimeout(waiter, core: core, after: left, metrics: metrics)
+            case .timedOut: metrics?.timeouts.increment()
+            case .served: break
+            }
         }
     }
 
@@ -171,7 +206,9 @@ public final class AsyncConnectionPool: Sendable {
         var delay = 0.05
         while true {
             do {
+                let start = DispatchTime.now().uptimeNanoseconds
                 let connection = try await AsyncConnection.connect(configuration: cc, options: options)
+                metrics?.createTime.recordNanoseconds(Int64(clamping: DispatchTime.now().uptimeNanoseconds &- start))
                 _ = core.created(connection)
                 return connection
             } catch {

@@ -1,4 +1,5 @@
 import Foundation
+import Tracing
 
 /// A pool of blocking connections, safe to share between threads.
 ///
@@ -11,6 +12,7 @@ import Foundation
 /// (optionally DISCARD ALL).
 public final class ConnectionPool: @unchecked Sendable {
     public let configuration: PoolConfiguration
+    let metrics: PoolMetrics?
     let connectionConfiguration: ConnectionConfiguration
     let options: ConnectionOptions
     let core: PoolCore<Connection>
@@ -27,6 +29,7 @@ public final class ConnectionPool: @unchecked Sendable {
         self.configuration = configuration
         self.options = options
         core = PoolCore(configuration: configuration)
+        metrics = PoolMetrics(configuration: connectionConfiguration, maxConnections: configuration.maxConnections)
         startMaintenance()
     }
 
@@ -36,6 +39,28 @@ public final class ConnectionPool: @unchecked Sendable {
 
     /// A connection for the caller's exclusive use; give it back with `release`.
     public func acquire() throws -> Connection {
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer {
+            if let metrics {
+                metrics.waitTime.recordNanoseconds(Int64(clamping: DispatchTime.now().uptimeNanoseconds &- start))
+                metrics.update(core.stats)
+            }
+        }
+        guard let observation = Observation.begin("pool.acquire", operation: "", connection: nil, metered: false,
+                                                  configuration: connectionConfiguration) else {
+            return try acquireConnection()
+        }
+        do {
+            let connection = try ServiceContext.withValue(observation.span?.context ?? ServiceContext.current) { try acquireConnection() }
+            observation.end(error: nil, connection: connection)
+            return connection
+        } catch {
+            observation.end(error: error, connection: nil)
+            throw error
+        }
+    }
+
+    private func acquireConnection() throws -> Connection {
         let deadline = Date(timeIntervalSinceNow: configuration.acquireTimeout)
         var grant = waitForGrant()
         while true {
@@ -59,6 +84,7 @@ public final class ConnectionPool: @unchecked Sendable {
     /// Returns a connection (reset for the next user; discarded if broken).
     public func release(_ connection: Connection) {
         guard let entry = core.checkedOutEntry(connection) else { return }
+        defer { metrics?.update(core.stats) }
         if connection.isClosed || core.isExpired(entry) || core.closing {
             connection.close()
             core.discardSlot(entry, broken: connection.isClosed)
@@ -105,12 +131,17 @@ public final class ConnectionPool: @unchecked Sendable {
         let box = GrantBox()
         let waiter = PoolCore<Connection>.Waiter { grant in box.put(grant) }
         if let grant = core.acquire(waiter) { return grant }
+        metrics?.update(core.stats)
         var wait = configuration.acquireTimeout
         while true {
             if let grant = box.take(until: Date(timeIntervalSinceNow: wait)) { return grant }
             // Timed out (the error is in the box), or granted just as the time ran out: take it.
-            guard case .notYet(let seconds) = core.timeOut(waiter) else { return box.take(until: .distantFuture)! }
-            wait = seconds
+            switch core.timeOut(waiter) {
+            case .notYet(let seconds): wait = seconds; continue
+            case .timedOut: metrics?.timeouts.increment()
+            case .served: break
+            }
+            return box.take(until: .distantFuture)!
         }
     }
 
@@ -134,7 +165,9 @@ public final class ConnectionPool: @unchecked Sendable {
         var delay = 0.05
         while true {
             do {
-                let connection = try Connection(configuration: connectionConfiguration, options: options)
+                let connection = try PoolMetrics.timeCreate(metrics) { () throws(PostgresError) in
+                    try Connection(configuration: connectionConfiguration, options: options)
+                }
                 _ = core.created(connection)
                 return connection
             } catch {
@@ -162,7 +195,7 @@ public final class ConnectionPool: @unchecked Sendable {
         for e in core.takeExpiredIdle() { e.resource.close() }
         while core.reserveForMinIdle() {
             do {
-                let connection = try Connection(configuration: connectionConfiguration, options: options)
+                let connection = try PoolMetrics.timeCreate(metrics) { try Connection(configuration: connectionConfiguration, options: options) }
                 if !core.addIdle(connection) { connection.close() }
             } catch {
                 core.minIdleFailed()

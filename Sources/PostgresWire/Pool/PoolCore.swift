@@ -19,6 +19,9 @@ public struct PoolConfiguration: Sendable {
     public var discardAllOnRelease: Bool
     /// Seconds between background checks (idle timeout, lifetime, minIdle).
     public var maintenanceInterval: Double
+    /// Seconds a graceful shutdown (`AsyncConnectionPool.run()` in a ServiceGroup) lets the
+    /// queries in flight finish before their connections are cancelled and closed.
+    public var shutdownTimeout: Double = 30
 
     public init(minIdle: Int = 0, maxConnections: Int = 10, acquireTimeout: Double = 30, prePing: Bool = false,
                 maxLifetime: Double? = 3600, idleTimeout: Double? = 600, discardAllOnRelease: Bool = false,
@@ -364,6 +367,9 @@ final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
     }
 
     var inUse: Int { lock.withLock { inUseCount } }
+
+    /// The connections checked out now.
+    func checkedOutResources() -> [Resource] { lock.withLock { checkedOut.values.map(\.resource) } }
 
     /// Blocks until nothing is checked out (or the deadline passes); true if drained.
     func waitUntilDrained(deadline: Date?) -> Bool {
