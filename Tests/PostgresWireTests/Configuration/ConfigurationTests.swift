@@ -685,7 +685,7 @@ private enum LibpqOracle {
     }
 
     static let source = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Oracles/conninfo.c")
 
     /// Compiled once per test process.

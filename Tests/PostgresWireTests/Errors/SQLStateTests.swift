@@ -6,7 +6,7 @@ import TestSupport
 /// The generated SQLSTATE constants: current with errcodes.txt, and equal to what a real server sends.
 @Suite struct SQLStateTests {
     static let errcodes = "/usr/share/postgresql/15/errcodes.txt"
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
 
     /// scripts/generate-sqlstate writes exactly the committed file.

@@ -594,8 +594,8 @@ private func procStatusKilobytes(_ field: String) -> Int? {
         for argument in CommandLine.arguments.prefix(1) {
             candidates.append(URL(fileURLWithPath: argument).deletingLastPathComponent().appendingPathComponent("pgwire").path)
         }
-        // Tests/PostgresWireTests/FaultTests.swift → package root.
-        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        // Tests/PostgresWireTests/Connection/FaultTests.swift → package root.
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         for scratch in [".build-integ", ".build"] {
             candidates.append(packageRoot.appendingPathComponent("\(scratch)/debug/pgwire").path)
         }
