@@ -130,7 +130,7 @@ final class NotificationBox<T>: @unchecked Sendable {
         c.queryTimeout = 0.5
         let start = Date()
         #expect { try c.simpleQuery("SELECT pg_sleep(30)") } throws: { ($0 as? PostgresError)?.sqlState == "57014" }
-        #expect(Date().timeIntervalSince(start) < 3)
+        #expect(Date().timeIntervalSince(start) < 10)  // well before pg_sleep(30); loose for CI's load
         #expect { try c.query("SELECT pg_sleep(30)") } throws: { ($0 as? PostgresError)?.sqlState == "57014" }
         // Fast queries are unaffected, and the connection is usable.
         #expect(try c.simpleQuery("SELECT 1")[0].rows.count == 1)
