@@ -111,7 +111,7 @@ extension Connection {
                 items.append(BatchItem(key: StatementCache.key(sql: q.sql, types: q.bindings.types)))
             }
         }
-        return try observed(operation: Self.operationName(queries), query: queries.first?.sql,
+        return try observed(operation: operationName(queries), query: queries.first?.sql,
                             batchSize: queries.count, failure: Self.firstFailure) { () throws(PostgresError) in
             try runItems(queries, &items, fetchSize: fetchSize, onRow: onRow)
         }
@@ -119,11 +119,12 @@ extension Connection {
 
     /// The span name (and `db.operation.name`) of a batch: the first keyword of a single query;
     /// "BATCH" followed by it when every query of a pipeline shares it, else "BATCH".
-    static func operationName(_ queries: [PostgresQuery]) -> String {
-        guard let first = queries.first else { return "" }
-        let name = Observation.operationName(first.sql)
+    func operationName(_ queries: [PostgresQuery]) -> String {
+        guard !queries.isEmpty else { return "" }
+        let name = operationName(queries[0].sql)
         if queries.count == 1 { return name }
-        for q in queries.dropFirst() where q.sql != first.sql && Observation.operationName(q.sql) != name { return "BATCH" }
+        let first = queries[0].sql
+        for q in queries.dropFirst() where q.sql != first && Observation.operationName(q.sql) != name { return "BATCH" }
         return name.isEmpty ? "BATCH" : "BATCH \(name)"
     }
 

@@ -59,6 +59,10 @@ public final class Connection: @unchecked Sendable {
     var operationSpanRecording = false
     /// The tracer found for the instrument last seen (guarded by `lock`).
     var tracerLookup: TracerLookup?
+    /// The statement whose operation name was found last, and the name (guarded by `lock`): a
+    /// statement run again is not scanned again.
+    var lastOperationSQL = ""
+    var lastOperationName = ""
     /// A number unique to this connection in the process (log metadata `db.connection_id`).
     public let connectionID: Int
 
@@ -212,7 +216,7 @@ public final class Connection: @unchecked Sendable {
             beforeBlockingRead = beforeRead
             defer { beforeBlockingRead = nil }
             try checkUsable()
-            try observed(operation: Observation.operationName(sql), query: Observation.recordedText(sql)) {
+            try observed(operation: operationName(sql), query: Observation.recordedText(sql)) {
                 try runSimpleQueryLocked(sql, copyIn: copyIn, body)
             }
         }

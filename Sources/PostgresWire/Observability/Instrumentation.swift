@@ -71,17 +71,24 @@ struct ObservationScope: Sendable {
 /// The metrics of one operation name on one connection (successful duration, rows, bytes),
 /// made once and reused while the metrics backend stays the same.
 final class OperationMetrics {
-    let duration: Timer
-    let rows: Recorder
-    let sent: Counter
-    let received: Counter
+    // The backend's handlers, called directly: the `Timer`/`Counter` wrappers add a generic,
+    // unspecialised hop per value.
+    let duration: any TimerHandler
+    let rows: any RecorderHandler
+    let sent: any CounterHandler
+    let received: any CounterHandler
+    /// The backend they came from (failures get a timer of their own, with the error's dimensions).
+    let factory: MetricsFactory
+    let operation: String
 
     init(_ operation: String, factory: MetricsFactory) {
+        self.factory = factory
+        self.operation = operation
         let base = [("db.system.name", "postgresql"), ("db.operation.name", operation)]
-        duration = Timer(label: PostgresWireObservability.operationDuration, dimensions: base + [("outcome", "success")], factory: factory)
-        rows = Recorder(label: PostgresWireObservability.returnedRows, dimensions: base, factory: factory)
-        sent = Counter(label: PostgresWireObservability.bytesSent, dimensions: base, factory: factory)
-        received = Counter(label: PostgresWireObservability.bytesReceived, dimensions: base, factory: factory)
+        duration = factory.makeTimer(label: PostgresWireObservability.operationDuration, dimensions: base + [("outcome", "success")])
+        rows = factory.makeRecorder(label: PostgresWireObservability.returnedRows, dimensions: base, aggregate: true)
+        sent = factory.makeCounter(label: PostgresWireObservability.bytesSent, dimensions: base)
+        received = factory.makeCounter(label: PostgresWireObservability.bytesReceived, dimensions: base)
     }
 
     /// A connection's cache: the backend it was filled for (the same instance for a class, the
@@ -90,13 +97,15 @@ final class OperationMetrics {
         let factoryType: ObjectIdentifier
         let factoryObject: AnyObject?
         var byOperation: [String: OperationMetrics] = [:]
-        var last: (operation: String, metrics: OperationMetrics)?
+        var last: OperationMetrics?
     }
 
     static func lookup(_ operation: String, factory: MetricsFactory, in cache: inout Cache?) -> OperationMetrics {
         let type = ObjectIdentifier(Swift.type(of: factory))
-        if let c = cache, c.factoryType == type, c.factoryObject.map({ $0 === (factory as AnyObject) }) ?? true {
-            if let last = c.last, last.operation == operation { return last.metrics }
+        // Read in place: binding the cache to a local would copy its dictionary.
+        let sameBackend = cache?.factoryType == type && (cache?.factoryObject == nil || cache?.factoryObject === (factory as AnyObject))
+        if sameBackend {
+            if let last = cache?.last, last.operation == operation { return last }
         } else {
             cache = Cache(factoryType: type, factoryObject: Swift.type(of: factory) is AnyClass ? factory as AnyObject : nil)
         }
@@ -107,7 +116,7 @@ final class OperationMetrics {
             found = OperationMetrics(operation, factory: factory)
             if cache!.byOperation.count < 64 { cache!.byOperation[operation] = found }
         }
-        cache!.last = (operation, found)
+        cache!.last = found
         return found
     }
 }
@@ -126,9 +135,9 @@ struct TracerLookup {
     static func tracer(memo: inout TracerLookup?) -> TracerBox? {
         let instrument = InstrumentationSystem.instrument
         let type = ObjectIdentifier(Swift.type(of: instrument))
-        if let memo, memo.instrumentType == type {
-            guard let object = memo.instrumentObject else { return memo.tracer }
-            if object === (instrument as AnyObject) { return memo.tracer }
+        // Read in place: binding the memo to a local would retain what it holds.
+        if memo?.instrumentType == type {
+            if memo?.instrumentObject == nil || memo?.instrumentObject === (instrument as AnyObject) { return memo?.tracer }
         }
         let tracer = uncached()
         let isClass = Swift.type(of: instrument) is AnyClass
@@ -139,7 +148,7 @@ struct TracerLookup {
     /// Without a memo (connect, pool acquire).
     static func uncached() -> TracerBox? {
         let found = InstrumentationSystem.tracer
-        return found is NoOpTracer ? nil : TracerBox(found)
+        return found is NoOpTracer ? nil : TracerBox.make(found)
     }
 
     /// A memo shared by the tasks that submit work to one connection's I/O thread.
@@ -150,11 +159,34 @@ struct TracerLookup {
     }
 }
 
-/// A tracer held by reference: passed around without copying the existential.
-final class TracerBox: Sendable {
+/// A tracer held by reference, opened once: `startSpan` calls the concrete tracer's method
+/// directly, without copying an existential tracer per operation.
+class TracerBox: @unchecked Sendable {
     let tracer: any Tracer
-    init(_ tracer: any Tracer) { self.tracer = tracer }
+    fileprivate init(tracer: any Tracer) { self.tracer = tracer }
+
+    static func make(_ tracer: any Tracer) -> TracerBox { open(tracer) }
+    private static func open<T: Tracer>(_ tracer: T) -> TracerBox { ConcreteTracerBox(tracer) }
+
+    /// A client span named `name`, child of `context`.
+    func startClientSpan(_ name: String, context: ServiceContext) -> any Span { fatalError("subclass") }
 }
+
+private final class ConcreteTracerBox<T: Tracer>: TracerBox, @unchecked Sendable {
+    let concrete: T
+    init(_ tracer: T) {
+        concrete = tracer
+        super.init(tracer: tracer)
+    }
+
+    override func startClientSpan(_ name: String, context: ServiceContext) -> any Span {
+        concrete.startSpan(name, context: context, ofKind: .client)
+    }
+}
+
+/// A monotonic clock in nanoseconds for operation durations (cheaper than `DispatchTime.now()`).
+@inline(__always)
+func monotonicNanoseconds() -> UInt64 { Platform.monotonicNanoseconds() }
 
 /// Whether `factory` is swift-metrics' no-op backend (a type comparison, not a dynamic cast).
 @inline(__always)
@@ -163,9 +195,14 @@ func isNoOp(_ factory: MetricsFactory) -> Bool {
 }
 
 /// One operation being observed: its span (when a tracer listens), its start and its metrics.
-final class Observation {
+/// A value on the caller's stack: observing allocates nothing of its own. Its existential span is
+/// read in place (`span?.…`), never bound to a local: each binding would copy it.
+struct Observation {
     let span: (any Span)?
-    let metrics: MetricsFactory?
+    /// Whether `span` records (attributes are built only then).
+    let recording: Bool
+    /// The metric handles of this operation on its connection (nil: not metered, or no backend).
+    let metrics: OperationMetrics?
     let operation: String
     let start: UInt64
     let bytesSentAtStart: UInt64
@@ -174,20 +211,9 @@ final class Observation {
     /// Whether the operation's duration, rows and bytes are metered (not for connect and acquire).
     let metered: Bool
 
-    init(span: (any Span)?, metrics: MetricsFactory?, operation: String, start: UInt64, bytesSentAtStart: UInt64,
-         bytesReceivedAtStart: UInt64, rowsAtStart: UInt64, metered: Bool) {
-        self.span = span
-        self.metrics = metrics
-        self.operation = operation
-        self.start = start
-        self.bytesSentAtStart = bytesSentAtStart
-        self.bytesReceivedAtStart = bytesReceivedAtStart
-        self.rowsAtStart = rowsAtStart
-        self.metered = metered
-    }
-
     /// Starts observing an operation of `connection` (nil for connect and pool acquire); nil when
     /// nothing listens. `query` is the SQL text as sent (`$n` placeholders; never bound values).
+    /// `metered`: whether the operation's duration, rows and bytes are metered (not connect, acquire).
     static func begin(_ name: @autoclosure () -> String, operation: @autoclosure () -> String, query: @autoclosure () -> String? = nil,
                       batchSize: Int = 0, connection: Connection?, metered: Bool = true,
                       configuration: ConnectionConfiguration? = nil) -> Observation? {
@@ -201,18 +227,15 @@ final class Observation {
         let metering = !isNoOp(factory)
         guard tracer != nil || metering else { return nil }
         let operation = operation()
-        var span: (any Span)?
-        if let tracer {
-            let s = tracer.tracer.startSpan(name(), context: ServiceContext.current ?? .topLevel, ofKind: .client)
-            span = s
-        }
+        let span = tracer?.startClientSpan(name(), context: ServiceContext.current ?? .topLevel)
+        let recording = span?.isRecording ?? false
         // A span that is not sampled (not recording) gets no attributes: nothing is built for it.
-        if let s = span, s.isRecording {
+        if recording {
             let configuration = configuration ?? connection?.configuration
             let host = connection?.host ?? configuration?.hosts.first
             let text = query()
             let pid = connection?.backendKeyData?.processID
-            s.updateAttributes { a in
+            span?.updateAttributes { a in
                 a["db.system.name"] = "postgresql"
                 if let configuration { a["db.namespace"] = configuration.database }
                 if !operation.isEmpty { a["db.operation.name"] = operation }
@@ -225,8 +248,13 @@ final class Observation {
                 if let pid { a["db.postgresql.backend_pid"] = Int(pid) }
             }
         }
-        return Observation(span: span, metrics: metering ? factory : nil, operation: operation,
-                           start: DispatchTime.now().uptimeNanoseconds,
+        var metrics: OperationMetrics?
+        if metering, metered, let connection {
+            // The metric handles of an operation name are made once per connection and backend.
+            metrics = OperationMetrics.lookup(operation, factory: factory, in: &connection.operationMetrics)
+        }
+        return Observation(span: span, recording: recording, metrics: metrics, operation: operation,
+                           start: metrics != nil ? monotonicNanoseconds() : 0,
                            bytesSentAtStart: connection?.bytesSent ?? 0, bytesReceivedAtStart: connection?.bytesReceived ?? 0,
                            rowsAtStart: connection?.rowsReceived ?? 0, metered: metered)
     }
@@ -234,9 +262,9 @@ final class Observation {
     /// Ends the operation: status, error attributes, returned rows, duration and byte counts.
     func end(error: (any Error)?, connection: Connection?) {
         let failure = error.map(Observation.classify)
-        let rows = connection.map { Int(clamping: $0.rowsReceived &- rowsAtStart) } ?? 0
-        if let span, span.isRecording {
-            span.updateAttributes { a in
+        if recording {
+            let rows = connection == nil ? 0 : Int(clamping: connection!.rowsReceived &- rowsAtStart)
+            span?.updateAttributes { a in
                 if metered { a["db.response.returned_rows"] = rows }
                 if let host = connection?.host {
                     a["server.address"] = host.host
@@ -251,26 +279,25 @@ final class Observation {
                 }
             }
             // The status names the error class only: a server message may quote a bound value.
-            if let failure { span.setStatus(SpanStatus(code: .error, message: failure.type)) }
+            if let failure { span?.setStatus(SpanStatus(code: .error, message: failure.type)) }
         }
         span?.end()
-        if let metrics, metered, let connection {
-            let elapsed = Int64(clamping: DispatchTime.now().uptimeNanoseconds &- start)
-            // The metric objects of an operation name are made once per connection and backend.
-            let set = OperationMetrics.lookup(operation, factory: metrics, in: &connection.operationMetrics)
+        if let metrics, let connection {
+            let elapsed = Int64(clamping: monotonicNanoseconds() &- start)
             if let failure {
                 var dimensions = [("db.system.name", "postgresql"), ("db.operation.name", operation), ("outcome", "failure"),
                                   ("error.type", failure.type)]
                 if let sqlState = failure.sqlState { dimensions.append(("db.response.status_code", sqlState)) }
-                Timer(label: PostgresWireObservability.operationDuration, dimensions: dimensions, factory: metrics).recordNanoseconds(elapsed)
+                Timer(label: PostgresWireObservability.operationDuration, dimensions: dimensions, factory: metrics.factory)
+                    .recordNanoseconds(elapsed)
             } else {
-                set.duration.recordNanoseconds(elapsed)
+                metrics.duration.recordNanoseconds(elapsed)
             }
-            set.rows.record(rows)
+            metrics.rows.record(Int64(clamping: connection.rowsReceived &- rowsAtStart))
             let sent = connection.bytesSent &- bytesSentAtStart
             let received = connection.bytesReceived &- bytesReceivedAtStart
-            if sent > 0 { set.sent.increment(by: Int64(clamping: sent)) }
-            if received > 0 { set.received.increment(by: Int64(clamping: received)) }
+            if sent > 0 { metrics.sent.increment(by: Int64(clamping: sent)) }
+            if received > 0 { metrics.received.increment(by: Int64(clamping: received)) }
         }
     }
 
@@ -361,6 +388,15 @@ final class Observation {
 }
 
 extension Connection {
+    /// `Observation.operationName(sql)`, remembered for the statement seen last (callers hold `lock`).
+    func operationName(_ sql: String) -> String {
+        if lastOperationSQL == sql { return lastOperationName }
+        let name = Observation.operationName(sql)
+        lastOperationSQL = sql
+        lastOperationName = name
+        return name
+    }
+
     /// Runs one operation (callers hold `lock`) with its span, metrics and debug log line.
     /// The span is named after `operation` (the first keyword, "postgresql" when there is none).
     func observed<T, E: Error>(operation: @autoclosure () -> String, query: @autoclosure () -> String?,
@@ -380,10 +416,10 @@ extension Connection {
         let result: T
         do {
             // A recording span is the parent of the spans inside the operation (PREPARE).
-            if let span = observation.span, span.isRecording {
+            if observation.recording {
                 operationSpanRecording = true
                 defer { operationSpanRecording = false }
-                result = try withServiceContext(span.context) { () throws(E) in try body() }
+                result = try withServiceContext(observation.span?.context) { () throws(E) in try body() }
             } else {
                 result = try body()
             }
@@ -472,8 +508,8 @@ final class PoolMetrics: Sendable {
     /// Times `body` (a connection being opened) into `db.client.connection.create_time`.
     static func timeCreate<T, E: Error>(_ metrics: PoolMetrics?, _ body: () throws(E) -> T) throws(E) -> T {
         guard let metrics else { return try body() }
-        let start = DispatchTime.now().uptimeNanoseconds
-        defer { metrics.createTime.recordNanoseconds(Int64(clamping: DispatchTime.now().uptimeNanoseconds &- start)) }
+        let start = monotonicNanoseconds()
+        defer { metrics.createTime.recordNanoseconds(Int64(clamping: monotonicNanoseconds() &- start)) }
         return try body()
     }
 }
