@@ -74,7 +74,7 @@ extension Connection {
 
     /// What the engine tracks per query of a batch (the query itself stays in the caller's array).
     private struct BatchItem {
-        let key: String
+        let key: StatementKey
         var info: PreparedStatementInfo?
         var fromCache = false
         var result: Result<QueryOutcome, PostgresError>?
@@ -108,7 +108,7 @@ extension Connection {
             if i > 0, queries[i - 1].sql == q.sql, queries[i - 1].bindings.hasSameTypes(as: q.bindings) {
                 items.append(BatchItem(key: items[i - 1].key))
             } else {
-                items.append(BatchItem(key: StatementCache.key(sql: q.sql, types: q.bindings.types)))
+                items.append(BatchItem(key: StatementKey(sql: q.sql, bindings: q.bindings)))
             }
         }
         return try observed(operation: operationName(queries), query: queries.first?.sql,
@@ -167,7 +167,7 @@ extension Connection {
 
     private func prepareStatements(_ queries: [PostgresQuery], _ items: inout [BatchItem]) throws(PostgresError) {
         var machine = ExtendedQueryStateMachine()
-        var toPrepare: [String: Int] = [:]  // key → index of the first item with it
+        var toPrepare: [StatementKey: Int] = [:]  // key → index of the first item with it
         let named = options.statementCacheMode == .named && statementCache.isEnabled
         for i in items.indices {
             // The same statement as the previous item, already found in the cache: no second lookup.

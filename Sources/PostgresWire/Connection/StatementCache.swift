@@ -10,10 +10,30 @@ struct PreparedStatementInfo: Sendable {
     var resultFormats: [Int16]
 }
 
+/// What a prepared statement is cached under: its SQL text and the parameter types it was
+/// prepared with. Up to four types are held inline, so a key costs no allocation of its own (the
+/// SQL string is shared with the query).
+struct StatementKey: Hashable, Sendable {
+    let sql: String
+    let count: Int
+    let inline: SIMD4<UInt32>
+    let overflow: [UInt32]?
+
+    init(sql: String, bindings: PostgresBindings) {
+        self.sql = sql
+        let slots = bindings.slots
+        count = slots.count
+        var inline = SIMD4<UInt32>()
+        for i in 0..<min(4, slots.count) { inline[i] = slots[i].type.rawValue }
+        self.inline = inline
+        overflow = slots.count > 4 ? slots[4...].map(\.type.rawValue) : nil
+    }
+}
+
 /// Per-connection LRU cache of named prepared statements, keyed by SQL and declared parameter types.
 struct StatementCache: Sendable {
     let capacity: Int
-    private var entries: [String: (info: PreparedStatementInfo, lastUse: UInt64)] = [:]
+    private var entries: [StatementKey: (info: PreparedStatementInfo, lastUse: UInt64)] = [:]
     private var clock: UInt64 = 0
     private var nextID = 0
 
@@ -22,18 +42,12 @@ struct StatementCache: Sendable {
     var isEnabled: Bool { capacity > 0 }
     var count: Int { entries.count }
 
-    static func key(sql: String, types: [PostgresDataType]) -> String {
-        var key = sql
-        key.append("\u{0}")
-        for t in types { key.append(String(t.rawValue)); key.append(",") }
-        return key
-    }
-
-    mutating func lookup(_ key: String) -> PreparedStatementInfo? {
-        guard let entry = entries[key] else { return nil }
+    /// The cached statement for `key`, marked as used now (one hash lookup).
+    mutating func lookup(_ key: StatementKey) -> PreparedStatementInfo? {
+        guard let index = entries.index(forKey: key) else { return nil }
         clock += 1
-        entries[key] = (entry.info, clock)
-        return entry.info
+        entries.values[index].lastUse = clock
+        return entries.values[index].info
     }
 
     mutating func makeName() -> String {
@@ -42,7 +56,7 @@ struct StatementCache: Sendable {
     }
 
     /// Inserts and returns the names of statements evicted to make room (to be closed on the server).
-    mutating func insert(_ key: String, _ info: PreparedStatementInfo) -> [String] {
+    mutating func insert(_ key: StatementKey, _ info: PreparedStatementInfo) -> [String] {
         var evicted: [String] = []
         while entries.count >= capacity, let oldest = entries.min(by: { $0.value.lastUse < $1.value.lastUse }) {
             entries[oldest.key] = nil
@@ -53,7 +67,7 @@ struct StatementCache: Sendable {
         return evicted
     }
 
-    mutating func remove(_ key: String) -> PreparedStatementInfo? {
+    mutating func remove(_ key: StatementKey) -> PreparedStatementInfo? {
         entries.removeValue(forKey: key)?.info
     }
 
