@@ -18,10 +18,14 @@ public final class Connection: @unchecked Sendable {
     public let logger: Logger
 
     let lock = NSLock()
+    // The properties marked `@exclusivity(unchecked)` are touched only by the thread holding
+    // `lock` (`stateLock` for the transaction status): the runtime's exclusivity bookkeeping on
+    // each access (about 75 instructions, some 20 times per query) checks nothing the locks do
+    // not already guarantee.
     let stateLock = NSLock()
-    var transport: Transport
-    var decoder: BackendMessageDecoder
-    var writeBuffer: [UInt8] = []
+    @exclusivity(unchecked) var transport: Transport
+    @exclusivity(unchecked) var decoder: BackendMessageDecoder
+    @exclusivity(unchecked) var writeBuffer: [UInt8] = []
     private var broken: PostgresError?
     private var lastFatalError: ServerError?
     private var _queryTimeout: Double?
@@ -29,7 +33,7 @@ public final class Connection: @unchecked Sendable {
     private var queryGeneration: UInt64 = 0
     private var closed = false
     private var _parameters: [String: String]
-    var _transactionStatus: TransactionStatus
+    @exclusivity(unchecked) var _transactionStatus: TransactionStatus
     private var _noticeHandler: @Sendable (ServerError) -> Void
     private var _notificationHandler: (@Sendable (NotificationResponse) -> Void)?
     /// DB-API session state (autocommit, transaction characteristics, cursor generation), guarded by `stateLock`.
@@ -42,27 +46,27 @@ public final class Connection: @unchecked Sendable {
     /// Receives every message this connection sends and receives (e.g. a PQtrace-format writer).
     public let tracer: (any MessageTracer)?
     public let options: ConnectionOptions
-    var statementCache: StatementCache
+    @exclusivity(unchecked) var statementCache: StatementCache
     /// Statements evicted from the cache, closed with the next batch sent.
-    var statementsToClose: [String] = []
+    @exclusivity(unchecked) var statementsToClose: [String] = []
     /// Called (guarded by `lock`) by `receive()` before it blocks on the socket for more bytes: a
     /// streaming consumer hands over the rows decoded so far (see `AsyncConnection.rows`).
-    var beforeBlockingRead: (() -> Void)?
+    @exclusivity(unchecked) var beforeBlockingRead: (() -> Void)?
     /// Protocol bytes written and read, and rows received, since the connection opened (guarded
     /// by `lock`; the observability of each operation reports their increase).
-    var bytesSent: UInt64 = 0
-    var bytesReceived: UInt64 = 0
-    var rowsReceived: UInt64 = 0
+    @exclusivity(unchecked) var bytesSent: UInt64 = 0
+    @exclusivity(unchecked) var bytesReceived: UInt64 = 0
+    @exclusivity(unchecked) var rowsReceived: UInt64 = 0
     /// Metric objects reused by each operation (guarded by `lock`).
-    var operationMetrics: OperationMetrics.Cache?
+    @exclusivity(unchecked) var operationMetrics: OperationMetrics.Cache?
     /// Whether the span of the operation running now records (a PREPARE child span only then).
     var operationSpanRecording = false
     /// The tracer found for the instrument last seen (guarded by `lock`).
-    var tracerLookup: TracerLookup?
+    @exclusivity(unchecked) var tracerLookup: TracerLookup?
     /// The statement whose operation name was found last, and the name (guarded by `lock`): a
     /// statement run again is not scanned again.
-    var lastOperationSQL = ""
-    var lastOperationName = ""
+    @exclusivity(unchecked) var lastOperationSQL = ""
+    @exclusivity(unchecked) var lastOperationName = ""
     /// A number unique to this connection in the process (log metadata `db.connection_id`).
     public let connectionID: Int
 

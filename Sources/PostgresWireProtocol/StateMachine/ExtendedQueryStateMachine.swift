@@ -69,6 +69,9 @@ public struct ExtendedQueryStateMachine: Sendable {
             queue.removeAll(keepingCapacity: true)
             head = 0
         }
+        // One allocation for a typical group (Bind, Execute, Sync; or Parse, Describe, Sync)
+        // instead of three as the queue grows one step at a time.
+        if queue.capacity == 0 { queue.reserveCapacity(8) }
         queue.append(Pending(step: step, tag: tag))
     }
 
