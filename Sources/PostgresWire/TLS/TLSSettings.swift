@@ -69,6 +69,10 @@ enum TLSContextBuilder {
         if settings.hostNameMissing {
             throw failure("host name must be specified for a verified SSL connection")
         }
+        // A context is built once per distinct configuration and reused while the files it
+        // loaded are unchanged (see `TLSContextCache`); the caller owns one reference.
+        let key = TLSContextCache.Key(settings)
+        if let cached = TLSContextCache.shared.context(for: key) { return cached }
         ERR_clear_error()
         guard let context = SSL_CTX_new(TLS_client_method()) else {
             throw failure("could not create SSL context: \(TLSErrors.describe(ERR_get_error()))")
@@ -79,7 +83,18 @@ enum TLSContextBuilder {
             SSL_CTX_free(context)
             throw error
         }
+        TLSContextCache.shared.store(context, for: key)
         return context
+    }
+
+    /// The files `configure` may load for `settings`: root certificates, CRL, client certificate
+    /// and key (nil where the setting names none and no home directory is known).
+    static func consultedFiles(_ settings: TLSSettings, home: String?) -> [String?] {
+        [settings.rootCertificate == "system" ? nil : settings.rootCertificate ?? home.map { $0 + "/.postgresql/root.crt" },
+         settings.crlFile ?? (settings.crlDirectory == nil ? home.map { $0 + "/.postgresql/root.crl" } : nil),
+         settings.crlDirectory,
+         settings.clientCertificate ?? home.map { $0 + "/.postgresql/postgresql.crt" },
+         settings.clientKey ?? home.map { $0 + "/.postgresql/postgresql.key" }]
     }
 
     private static func protocolVersion(_ name: String) -> Int32? {
@@ -186,7 +201,7 @@ enum TLSContextBuilder {
         try loadClientKey(keyPath, into: context, password: settings.clientKeyPassword, failure: failure)
     }
 
-    private static func needsHomeDirectory(_ s: TLSSettings) -> Bool {
+    static func needsHomeDirectory(_ s: TLSSettings) -> Bool {
         s.rootCertificate == nil || s.clientCertificate == nil || s.clientKey == nil || (s.crlFile == nil && s.crlDirectory == nil)
     }
 
@@ -240,4 +255,101 @@ enum TLSContextBuilder {
             throw failure("certificate does not match private key file \"\(path)\": \(TLSErrors.describe(ERR_get_error()))")
         }
     }
+}
+
+/// SSL_CTX objects shared by the connections of one configuration. Building one costs about as
+/// much client CPU as a third of a whole TLS + SCRAM connect (OpenSSL loads its cipher and
+/// provider tables for each new context); libpq builds one per connection. A context is reused
+/// only while everything that went into it is the same: the TLS settings, the home directory, and
+/// the identity (device, inode, size, modification time, mode, owner) of each file it may have
+/// loaded, so a replaced certificate, key or CRL is read again on the next connect, as libpq would.
+/// Contexts are not changed after they are built; OpenSSL allows SSL objects of one context on
+/// many threads, and client-side session caching stays off (the default), so nothing of one
+/// connection reaches another.
+final class TLSContextCache: @unchecked Sendable {
+    static let shared = TLSContextCache()
+    /// Distinct configurations kept; the least recently used one is dropped beyond that.
+    static let capacity = 8
+
+    struct FileStamp: Hashable {
+        var exists = false
+        var device: UInt64 = 0, inode: UInt64 = 0, size: Int64 = 0
+        var modifiedSeconds: Int64 = 0, modifiedNanoseconds: Int64 = 0
+        var mode: UInt32 = 0, owner: UInt32 = 0
+
+        init(_ path: String?) {
+            guard let path else { return }
+            var info = stat()
+            guard stat(path, &info) == 0 else { return }
+            exists = true
+            device = UInt64(truncatingIfNeeded: info.st_dev)
+            inode = UInt64(truncatingIfNeeded: info.st_ino)
+            size = Int64(info.st_size)
+            (modifiedSeconds, modifiedNanoseconds) = Platform.modificationTime(info)
+            mode = UInt32(info.st_mode)
+            owner = UInt32(info.st_uid)
+        }
+    }
+
+    struct Key: Hashable {
+        let sslMode: SSLMode
+        let rootCertificate: String?, crlFile: String?, crlDirectory: String?
+        let clientCertificate: String?, clientKey: String?, clientKeyPassword: String?
+        let home: String?
+        let minimumProtocolVersion: String?, maximumProtocolVersion: String?
+        let compression: Bool
+        let files: [FileStamp]
+
+        init(_ s: TLSSettings) {
+            let home = TLSContextBuilder.needsHomeDirectory(s) ? s.resolvedHomeDirectory : nil
+            sslMode = s.sslMode
+            rootCertificate = s.rootCertificate
+            crlFile = s.crlFile
+            crlDirectory = s.crlDirectory
+            clientCertificate = s.clientCertificate
+            clientKey = s.clientKey
+            clientKeyPassword = s.clientKeyPassword
+            self.home = home
+            minimumProtocolVersion = s.minimumProtocolVersion
+            maximumProtocolVersion = s.maximumProtocolVersion
+            compression = s.compression
+            files = TLSContextBuilder.consultedFiles(s, home: home).map(FileStamp.init)
+        }
+    }
+
+    private let lock = NSLock()
+    private var entries: [Key: (context: OpaquePointer, lastUse: UInt64)] = [:]
+    private var clock: UInt64 = 0
+
+    /// A new reference to the context built for `key`, if there is one.
+    func context(for key: Key) -> OpaquePointer? {
+        lock.withLock {
+            guard let index = entries.index(forKey: key) else { return nil }
+            clock += 1
+            entries.values[index].lastUse = clock
+            let context = entries.values[index].context
+            SSL_CTX_up_ref(context)
+            return context
+        }
+    }
+
+    /// Keeps a reference to `context` (the caller keeps its own).
+    func store(_ context: OpaquePointer, for key: Key) {
+        SSL_CTX_up_ref(context)
+        let dropped: [OpaquePointer] = lock.withLock {
+            var dropped: [OpaquePointer] = []
+            if let old = entries[key] { dropped.append(old.context) }
+            clock += 1
+            entries[key] = (context, clock)
+            while entries.count > Self.capacity, let oldest = entries.min(by: { $0.value.lastUse < $1.value.lastUse }) {
+                dropped.append(oldest.value.context)
+                entries[oldest.key] = nil
+            }
+            return dropped
+        }
+        for context in dropped { SSL_CTX_free(context) }
+    }
+
+    /// Whether a context is held for `key` (tests).
+    func contains(_ key: Key) -> Bool { lock.withLock { entries[key] != nil } }
 }

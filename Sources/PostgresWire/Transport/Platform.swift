@@ -201,4 +201,14 @@ package enum Platform {
         #endif
         return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
     }
+
+    /// A `stat` result's modification time (seconds, nanoseconds): `st_mtim` on Glibc,
+    /// `st_mtimespec` on Darwin.
+    package static func modificationTime(_ info: stat) -> (seconds: Int64, nanoseconds: Int64) {
+        #if canImport(Glibc)
+        (Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec))
+        #else
+        (Int64(info.st_mtimespec.tv_sec), Int64(info.st_mtimespec.tv_nsec))
+        #endif
+    }
 }

@@ -362,6 +362,33 @@ struct TLSModeTests {
         #expect(missingGiven?.message.contains("root certificate file \"/nonexistent/root.crt\" does not exist") == true)
     }
 
+    @Test func sharedContextIsRebuiltWhenACertificateFileChanges() throws {
+        // One SSL_CTX serves every connection of a configuration (TLSContextCache), but, as
+        // libpq reads its files on each connect, a root certificate replaced in place is used by
+        // the next connection.
+        let server = try TLSFixture.server()
+        let certs = server.certificates
+        let root = server.socketDirectory + "/root-" + UUID().uuidString + ".crt"
+        try FileManager.default.copyItem(atPath: certs.caCertificate, toPath: root)
+        let dsn = server.dsn(host: "127.0.0.1", extra: "sslmode=verify-ca sslrootcert=\(root)")
+        let configuration = try TLSFixture.configuration(dsn)
+        let key = TLSContextCache.Key(TLSSettings(configuration: configuration, host: configuration.hosts[0], direct: false))
+        for _ in 0..<3 { try TLSFixture.connect(dsn).close() }
+        #expect(TLSContextCache.shared.contains(key), "the context was not kept for reuse")
+
+        // Replace the file with another CA's certificate: the cached context must not be used.
+        try FileManager.default.removeItem(atPath: root)
+        try FileManager.default.copyItem(atPath: certs.otherCACertificate, toPath: root)
+        #expect(!TLSContextCache.shared.contains(TLSContextCache.Key(TLSSettings(configuration: configuration,
+                                                                                 host: configuration.hosts[0], direct: false))))
+        let error = TLSFixture.connectError(dsn)
+        #expect(error?.message.contains("certificate verify failed") == true, "\(String(describing: error))")
+        // And back: verification succeeds again.
+        try FileManager.default.removeItem(atPath: root)
+        try FileManager.default.copyItem(atPath: certs.caCertificate, toPath: root)
+        try TLSFixture.connect(dsn).close()
+    }
+
     @Test func verifyFull() throws {
         let server = try TLSFixture.server()
         let root = "sslrootcert=\(server.certificates.caCertificate)"
