@@ -399,12 +399,12 @@ struct MetricRow {
     return r
 }
 
-var table = "| workload | metric | " + options.drivers.joined(separator: " | ") + " | " + peers.map { "ours ÷ \($0)" }.joined(separator: " | ") + " |\n"
+var table = "| workload | metric | " + (options.drivers + peers.map { "ours ÷ \($0)" }).joined(separator: " | ") + " |\n"
 table += "|---|---|" + String(repeating: "---:|", count: options.drivers.count + peers.count) + "\n"
 var ratiosJSON: [[String: String]] = []
 for w in options.workloads {
     if let reason = skipped[w] {
-        table += "| \(w.title) | | " + options.drivers.map { _ in "n/a" }.joined(separator: " | ") + " | " + peers.map { _ in "–" }.joined(separator: " | ") + " |\n"
+        table += "| \(w.title) | | " + (options.drivers.map { _ in "n/a" } + peers.map { _ in "–" }).joined(separator: " | ") + " |\n"
         _ = reason
         continue
     }
