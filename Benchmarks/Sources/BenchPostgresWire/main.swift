@@ -10,7 +10,9 @@ import PostgresWire
 
 allocationCounter = bench_allocations
 // With BENCH_INSTRUMENTED=1 (the runner's "PostgresWire+obs"): a tracer and metrics backend that keep nothing.
-let driver = bootstrapInstrumentationIfAsked() ? "PostgresWire+obs" : "PostgresWire"
+// With BENCH_W7_SYNC=1 (the runner's "PostgresWire+sync"): W7 with sync connections on threads.
+let w7Sync = ProcessInfo.processInfo.environment["BENCH_W7_SYNC"] == "1"
+let driver = bootstrapInstrumentationIfAsked() ? "PostgresWire+obs" : (w7Sync ? "PostgresWire+sync" : "PostgresWire")
 let args = DriverArguments.parse()
 
 func asyncConnect() async -> AsyncConnection {
@@ -291,7 +293,7 @@ func runTasks(_ tasks: Int, count: Int, _ pool: AsyncConnectionPool) async throw
 /// its I/O thread). With BENCH_W7_SYNC=1: blocking `Connection.connect` on 50 threads instead.
 func w7() async throws -> BenchResult {
     let openers = max(1, min(args.workers, args.count))
-    let sync = ProcessInfo.processInfo.environment["BENCH_W7_SYNC"] == "1"
+    let sync = w7Sync
     // Warm up: one connection opened and closed (libraries loaded, configuration read once).
     if sync { try Connection.connect(args.dsn).close() } else { await (await asyncConnect()).close() }
     let next = Counter()

@@ -11,7 +11,8 @@
 // Every workload reports user and system CPU separately; BenchPostgresWire also reports its
 // allocator calls per operation. Unless --no-obs (or --drivers names it), W2-prepared and W4 also
 // run "PostgresWire+obs" (instrumented, nothing listening) for the instrumentation-overhead
-// targets; it gets no column of its own in the table.
+// targets, and W7 runs "PostgresWire+sync" (sync Connections on 50 threads; the table's column
+// is AsyncConnection from 50 tasks); they get no column of their own in the table, a line each.
 //
 // `Benchmarks/run` starts a throwaway server, builds everything in release mode and calls this.
 import BenchCore
@@ -152,7 +153,8 @@ let binDir = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymboli
     .deletingLastPathComponent()
 
 @MainActor func executable(_ driver: String) -> URL {
-    binDir.appendingPathComponent(["PostgresWire": "BenchPostgresWire", "PostgresWire+obs": "BenchPostgresWire", "libpq": "BenchLibpq",
+    binDir.appendingPathComponent(["PostgresWire": "BenchPostgresWire", "PostgresWire+obs": "BenchPostgresWire",
+                                   "PostgresWire+sync": "BenchPostgresWire", "libpq": "BenchLibpq",
                                    "PostgresNIO": "BenchPostgresNIO"][driver] ?? "Bench" + driver)
 }
 
@@ -167,6 +169,8 @@ let binDir = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymboli
     // PostgresWire+obs: the same program with a tracer and metrics backend that keep nothing.
     var environment = ProcessInfo.processInfo.environment
     environment["BENCH_INSTRUMENTED"] = driver == "PostgresWire+obs" ? "1" : nil
+    // PostgresWire+sync: W7 opened with sync Connections on threads instead of AsyncConnection.
+    environment["BENCH_W7_SYNC"] = driver == "PostgresWire+sync" ? "1" : nil
     process.environment = environment
     let out = Pipe()
     let err = Pipe()
@@ -254,11 +258,15 @@ do {
 }
 
 let obsDriver = "PostgresWire+obs"
-/// The table's drivers, and PostgresWire+obs for the workloads of the overhead targets.
+let syncDriver = "PostgresWire+sync"
+/// The table's drivers, PostgresWire+obs for the workloads of the overhead targets, and for W7
+/// PostgresWire+sync (sync `Connection`s opened on 50 threads, beside the table's AsyncConnections).
 @MainActor func driversToRun(_ w: Workload) -> [String] {
-    if options.obs && (w == .w2Prepared || w == .w4) && options.drivers.contains("PostgresWire") && !options.drivers.contains(obsDriver) {
+    guard options.drivers.contains("PostgresWire") else { return options.drivers }
+    if options.obs && (w == .w2Prepared || w == .w4) && !options.drivers.contains(obsDriver) {
         return options.drivers + [obsDriver]
     }
+    if w == .w7 && !options.drivers.contains(syncDriver) { return options.drivers + [syncDriver] }
     return options.drivers
 }
 
@@ -508,9 +516,12 @@ if let with = s(.w4, obsDriver)?.allocationsPerOperation, let without = s(.w4, o
 }
 
 var targetsText = ""
-for c in checks {
-    let mark = c.met.map { $0 ? "met" : "MISSED" } ?? "not measured"
-    targetsText += "- \(mark): \(c.target) (\(c.measured))\n"
+for c in checks where c.met != nil {
+    targetsText += "- \(c.met! ? "met" : "MISSED"): \(c.target) (\(c.measured))\n"
+}
+let unmeasured = checks.filter { $0.met == nil }
+if !unmeasured.isEmpty {
+    targetsText += "- not measured in this run (\(unmeasured.count)): " + unmeasured.map(\.target).joined(separator: "; ") + "\n"
 }
 
 var notes = ""
@@ -563,6 +574,17 @@ for w in [Workload.w2Prepared, .w4] {
         + "allocations/\(w.unit) \(f(o.allocationsPerOperation, 3)) ÷ \(f(p.allocationsPerOperation, 3))\n"
 }
 if !obsText.isEmpty { print(obsText) }
+// W7 opened the sync way (PostgresWire+sync) against the table's AsyncConnection column.
+if let sync = s(.w7, syncDriver) {
+    func f(_ v: Double?, _ d: Int = 1) -> String { v.map { String(format: "%.\(d)f", $0) } ?? "–" }
+    let async = s(.w7, ours)
+    print("PostgresWire W7 with sync Connections opened on 50 threads (PostgresWire+sync): \(grouped(sync.throughput ?? 0)) conn/s, "
+        + "\(f(sync.rssPerOperationKiB)) KiB RSS/conn, \(f(sync.cpuMicrosPerOperation)) µs CPU/conn "
+        + "(user \(f(sync.userMicrosPerOperation)), sys \(f(sync.systemMicrosPerOperation))), \(f(sync.allocationsPerOperation)) allocs/conn; "
+        + "÷ AsyncConnection: conn/s \(formatRatio(ratio(sync.throughput, async?.throughput))), "
+        + "RSS/conn \(formatRatio(ratio(sync.rssPerOperationKiB, async?.rssPerOperationKiB))), "
+        + "CPU/conn \(formatRatio(ratio(sync.cpuMicrosPerOperation, async?.cpuMicrosPerOperation)))\n")
+}
 print("Targets (BENCHMARKS.md):")
 print(targetsText)
 if !notes.isEmpty {
