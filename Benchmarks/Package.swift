@@ -1,6 +1,6 @@
 // swift-tools-version:6.1
-// The benchmark workloads (W1 connect, W2 sequential queries, W3 pipelining, W4/W4a a million rows
-// decoded, W5 COPY, W6 a pool shared by 64 workers), run against PostgresWire, libpq and
+// The benchmark workloads (W1 connect, W2/W2a sequential queries, W3 pipelining, W4/W4a a million
+// rows decoded, W5 COPY, W6/W6a a pool shared by 64 workers, W7 500 idle connections), run against PostgresWire, libpq and
 // PostgresNIO in one run by Benchmarks/run (see the README's Benchmarks section). A package of its
 // own, so that PostgresWire never depends on SwiftNIO.
 import PackageDescription
@@ -28,10 +28,13 @@ let package = Package(
             name: "BenchRunner",
             dependencies: ["BenchCore", .product(name: "PostgresWire", package: "PostgresWire")]
         ),
+        // A malloc counter (the allocation functions, counted and forwarded to glibc's): linked into
+        // BenchPostgresWire only, so that its allocations per operation are a number.
+        .target(name: "BenchAllocCounter"),
         .executableTarget(
             name: "BenchPostgresWire",
             dependencies: [
-                "BenchCore", .product(name: "PostgresWire", package: "PostgresWire"),
+                "BenchCore", "BenchAllocCounter", .product(name: "PostgresWire", package: "PostgresWire"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]

@@ -25,10 +25,16 @@ public struct BenchResult: Codable, Sendable {
     /// VmHWM just before the measured section (after connecting and warming up).
     public var baselineRSSKiB: Int
     public var checksum: Int?
+    /// Allocator calls (malloc, calloc, realloc, memalign, aligned_alloc, posix_memalign) during
+    /// the measured section, every thread: only programs that count them (BenchPostgresWire).
+    public var allocations: Int?
+    /// W7: VmRSS after opening every connection minus VmRSS before (KiB).
+    public var rssDeltaKiB: Int?
 
     public init(driver: String, workload: String, status: String, note: String? = nil, unit: String, operations: Int = 0,
                 wallSeconds: Double = 0, userCPUSeconds: Double = 0, systemCPUSeconds: Double = 0,
-                p50Micros: Double? = nil, p99Micros: Double? = nil, peakRSSKiB: Int = 0, baselineRSSKiB: Int = 0, checksum: Int? = nil) {
+                p50Micros: Double? = nil, p99Micros: Double? = nil, peakRSSKiB: Int = 0, baselineRSSKiB: Int = 0, checksum: Int? = nil,
+                allocations: Int? = nil, rssDeltaKiB: Int? = nil) {
         self.driver = driver
         self.workload = workload
         self.status = status
@@ -43,11 +49,17 @@ public struct BenchResult: Codable, Sendable {
         self.peakRSSKiB = peakRSSKiB
         self.baselineRSSKiB = baselineRSSKiB
         self.checksum = checksum
+        self.allocations = allocations
+        self.rssDeltaKiB = rssDeltaKiB
     }
 
     public var cpuSeconds: Double { userCPUSeconds + systemCPUSeconds }
     public var throughput: Double { wallSeconds > 0 ? Double(operations) / wallSeconds : 0 }
     public var cpuMicrosPerOperation: Double { operations > 0 ? cpuSeconds / Double(operations) * 1e6 : 0 }
+    public var userMicrosPerOperation: Double { operations > 0 ? userCPUSeconds / Double(operations) * 1e6 : 0 }
+    public var systemMicrosPerOperation: Double { operations > 0 ? systemCPUSeconds / Double(operations) * 1e6 : 0 }
+    public var allocationsPerOperation: Double? { operations > 0 ? allocations.map { Double($0) / Double(operations) } : nil }
+    public var rssPerOperationKiB: Double? { operations > 0 ? rssDeltaKiB.map { Double($0) / Double(operations) } : nil }
 }
 
 /// The workloads of BENCHMARKS.md, one process run each.
@@ -57,16 +69,22 @@ public enum Workload: String, CaseIterable, Sendable {
     case w1TLS = "W1-tls"
     case w2Prepared = "W2-prepared"
     case w2Simple = "W2-simple"
+    /// W2 prepared through the async API (`AsyncConnection`; PostgresNIO's API is async already).
+    case w2a = "W2a"
     case w3 = "W3"
     case w4 = "W4"
     /// W4 through the async API (`AsyncConnection.rows`; PostgresNIO's API is async already).
     case w4a = "W4a"
     case w5 = "W5"
     case w6 = "W6"
+    /// W6 with 64 tasks on `AsyncConnectionPool` (PostgresNIO: `PostgresClient`).
+    case w6a = "W6a"
+    /// 500 idle connections held open by one process, opened by 50 concurrent openers.
+    case w7 = "W7"
 
     public var unit: String {
         switch self {
-        case .w1Trust, .w1Scram, .w1TLS: return "connection"
+        case .w1Trust, .w1Scram, .w1TLS, .w7: return "connection"
         case .w4, .w4a, .w5: return "row"
         default: return "query"
         }
@@ -75,9 +93,10 @@ public enum Workload: String, CaseIterable, Sendable {
     public var defaultCount: Int {
         switch self {
         case .w1Trust, .w1Scram, .w1TLS: return 300
-        case .w2Prepared, .w2Simple, .w3: return 20_000
+        case .w2Prepared, .w2Simple, .w2a, .w3: return 20_000
         case .w4, .w4a, .w5: return 1_000_000
-        case .w6: return 50_000
+        case .w6, .w6a: return 50_000
+        case .w7: return 500
         }
     }
 
@@ -88,11 +107,14 @@ public enum Workload: String, CaseIterable, Sendable {
         case .w1TLS: return "W1 connect, TLS + SCRAM"
         case .w2Prepared: return "W2 prepared SELECT $1::int"
         case .w2Simple: return "W2 simple SELECT 1"
+        case .w2a: return "W2a prepared SELECT $1::int, async"
         case .w3: return "W3 pipelined SELECT $1::int"
         case .w4: return "W4 1M rows decoded"
         case .w4a: return "W4a 1M rows decoded, async"
         case .w5: return "W5 COPY FROM STDIN"
         case .w6: return "W6 64 workers / pool of 8"
+        case .w6a: return "W6a 64 tasks / async pool of 8"
+        case .w7: return "W7 idle connections, 50 openers"
         }
     }
 
@@ -130,10 +152,15 @@ public struct Usage: Sendable {
                      maxRSSKiB: peakRSSKiB())
     }
 
+    /// VmRSS of /proc/self/status: this program's resident set now (KiB).
+    public static func currentRSSKiB() -> Int { statusField("VmRSS:") }
+
     /// VmHWM of /proc/self/status: this program's peak resident set. (ru_maxrss is not used: after
     /// posix_spawn it starts from the parent's peak, since Linux carries the old mm's high-water
     /// mark across exec.)
-    public static func peakRSSKiB() -> Int {
+    public static func peakRSSKiB() -> Int { statusField("VmHWM:") }
+
+    static func statusField(_ name: String) -> Int {
         let fd = open("/proc/self/status", O_RDONLY)
         guard fd >= 0 else { return 0 }
         defer { close(fd) }
@@ -141,8 +168,8 @@ public struct Usage: Sendable {
         let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         guard n > 0 else { return 0 }
         let text = String(decoding: buffer[0..<n], as: UTF8.self)
-        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            return Int(line.dropFirst(6).filter { $0.isNumber }) ?? 0
+        for line in text.split(separator: "\n") where line.hasPrefix(name) {
+            return Int(line.dropFirst(name.count).filter { $0.isNumber }) ?? 0
         }
         return 0
     }
@@ -154,22 +181,31 @@ public func percentile(_ sorted: [UInt64], _ p: Double) -> Double? {
     return Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) / 1000
 }
 
+/// The allocator calls so far, for a program that counts them (BenchPostgresWire sets it to its
+/// malloc counter before any workload runs); nil: not counted.
+nonisolated(unsafe) public var allocationCounter: (@convention(c) () -> UInt64)?
+
 /// Times a measured section and builds its record.
 public struct Stopwatch {
     let before: Usage
     let start: UInt64
+    let allocationsBefore: UInt64?
 
     public init() {
         before = Usage.now()
+        // Last, so that the stopwatch's own allocations are not counted.
+        allocationsBefore = allocationCounter?()
         start = Clock.nanoseconds()
     }
 
     public func finish(driver: String, workload: Workload, operations: Int, latencies: [UInt64]? = nil, checksum: Int? = nil) -> BenchResult {
         let wall = Double(Clock.nanoseconds() - start) / 1e9
+        let allocationsAfter = allocationCounter?()
         let after = Usage.now()
         var m = BenchResult(driver: driver, workload: workload.rawValue, status: "ok", unit: workload.unit, operations: operations,
                             wallSeconds: wall, userCPUSeconds: after.user - before.user, systemCPUSeconds: after.system - before.system,
                             peakRSSKiB: after.maxRSSKiB, baselineRSSKiB: before.maxRSSKiB, checksum: checksum)
+        if let a = allocationsBefore, let b = allocationsAfter { m.allocations = Int(b &- a) }
         if var latencies {
             latencies.sort()
             m.p50Micros = percentile(latencies, 0.5)
@@ -265,6 +301,8 @@ public func emit(_ m: BenchResult) {
     field("peakRSSKiB", String(m.peakRSSKiB))
     field("baselineRSSKiB", String(m.baselineRSSKiB))
     if let c = m.checksum { field("checksum", String(c)) }
+    if let a = m.allocations { field("allocations", String(a)) }
+    if let r = m.rssDeltaKiB { field("rssDeltaKiB", String(r)) }
     s += "}\n"
     writeOut(s)
 }

@@ -23,6 +23,7 @@ static long g_count = 0;
 static long g_warmup = -1;
 static int g_workers = 64;
 static int g_pool = 8;
+static long g_rss_delta = -1;  // W7: VmRSS after opening everything minus before (KiB)
 
 static double now_s(void) {
     struct timespec ts;
@@ -52,6 +53,19 @@ static long peak_rss_kib(void) {
     return v;
 }
 
+/// VmRSS of /proc/self/status (KiB): the resident set now.
+static long current_rss_kib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    long v = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "VmRSS:", 6) == 0) { v = strtol(line + 6, NULL, 10); break; }
+    }
+    fclose(f);
+    return v;
+}
+
 static usage_t usage_now(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -73,7 +87,7 @@ static void json_string(const char *s) {
 }
 
 static const char *unit_of(const char *workload) {
-    if (strncmp(workload, "W1", 2) == 0) return "connection";
+    if (strncmp(workload, "W1", 2) == 0 || strcmp(workload, "W7") == 0) return "connection";
     if (strncmp(workload, "W4", 2) == 0 || strcmp(workload, "W5") == 0) return "row";
     return "query";
 }
@@ -98,7 +112,9 @@ static void emit(const char *status, const char *note, long ops, double wall, us
         if (i99 >= nlat) i99 = nlat - 1;
         printf(",\"p50Micros\":%.3f,\"p99Micros\":%.3f", lat[i50] / 1000.0, lat[i99] / 1000.0);
     }
-    printf(",\"peakRSSKiB\":%ld,\"baselineRSSKiB\":%ld,\"checksum\":%ld}\n", after.maxrss, before.maxrss, checksum);
+    printf(",\"peakRSSKiB\":%ld,\"baselineRSSKiB\":%ld,\"checksum\":%ld", after.maxrss, before.maxrss, checksum);
+    if (g_rss_delta >= 0) printf(",\"rssDeltaKiB\":%ld", g_rss_delta);
+    printf("}\n");
     fflush(stdout);
 }
 
@@ -443,6 +459,47 @@ static void w6(void) {
     emit("ok", NULL, g_count, wall, before, after, NULL, 0, w6_sum);
 }
 
+// MARK: W7
+
+static PGconn **w7_conns;
+static long w7_next = 0;
+static int w7_failed = 0;
+
+static void *w7_opener(void *arg) {
+    (void)arg;
+    for (;;) {
+        long i = __atomic_fetch_add(&w7_next, 1, __ATOMIC_RELAXED);
+        if (i >= g_count) break;
+        PGconn *c = PQconnectdb(g_dsn);
+        w7_conns[i] = c;
+        if (PQstatus(c) != CONNECTION_OK) { __atomic_store_n(&w7_failed, 1, __ATOMIC_RELAXED); break; }
+    }
+    return NULL;
+}
+
+/// g_count idle connections held open, opened by g_workers (50) threads calling PQconnectdb.
+static void w7(void) {
+    int openers = g_workers < g_count ? g_workers : (int)g_count;
+    PQfinish(connect_or_die());
+    w7_conns = calloc((size_t)g_count, sizeof(PGconn *));
+    pthread_t *threads = calloc((size_t)openers, sizeof(pthread_t));
+    long rss_before = current_rss_kib();
+    usage_t before = usage_now();
+    double start = now_s();
+    for (int w = 0; w < openers; w++) pthread_create(&threads[w], NULL, w7_opener, NULL);
+    for (int w = 0; w < openers; w++) pthread_join(threads[w], NULL);
+    double wall = now_s() - start;
+    usage_t after = usage_now();
+    g_rss_delta = current_rss_kib() - rss_before;
+    if (w7_failed) {
+        for (long i = 0; i < g_count; i++) if (w7_conns[i] && PQstatus(w7_conns[i]) != CONNECTION_OK) fail("W7 connect", w7_conns[i]);
+    }
+    for (long i = 0; i < g_count; i++) PQfinish(w7_conns[i]);
+    char note[64];
+    snprintf(note, sizeof note, "PQconnectdb on %d threads", openers);
+    emit("ok", note, g_count, wall, before, after, NULL, 0, 0);
+}
+
 int main(int argc, char **argv) {
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--dsn") == 0) g_dsn = argv[i + 1];
@@ -459,14 +516,15 @@ int main(int argc, char **argv) {
     else if (strcmp(g_workload, "W2-simple") == 0) w2(0);
     else if (strcmp(g_workload, "W3") == 0) w3();
     else if (strcmp(g_workload, "W4") == 0) w4();
-    else if (strcmp(g_workload, "W4a") == 0) {
-        /* libpq has no async/await API: W4a does not apply. */
-        printf("{\"driver\":\"libpq\",\"workload\":\"W4a\",\"status\":\"not yet\",\"note\":\"n/a: libpq has no async API\","
-               "\"unit\":\"row\",\"operations\":0,\"wallSeconds\":0,\"userCPUSeconds\":0,\"systemCPUSeconds\":0,"
-               "\"peakRSSKiB\":0,\"baselineRSSKiB\":0}\n");
+    else if (strcmp(g_workload, "W2a") == 0 || strcmp(g_workload, "W4a") == 0 || strcmp(g_workload, "W6a") == 0) {
+        /* libpq has no async/await API: the async workloads do not apply. */
+        printf("{\"driver\":\"libpq\",\"workload\":\"%s\",\"status\":\"not yet\",\"note\":\"n/a: libpq has no async API\","
+               "\"unit\":\"%s\",\"operations\":0,\"wallSeconds\":0,\"userCPUSeconds\":0,\"systemCPUSeconds\":0,"
+               "\"peakRSSKiB\":0,\"baselineRSSKiB\":0}\n", g_workload, unit_of(g_workload));
     }
     else if (strcmp(g_workload, "W5") == 0) w5();
     else if (strcmp(g_workload, "W6") == 0) w6();
+    else if (strcmp(g_workload, "W7") == 0) w7();
     else { fprintf(stderr, "unknown workload %s\n", g_workload); return 64; }
     return 0;
 }

@@ -1,6 +1,7 @@
 // The workloads of BENCHMARKS.md driven through PostgresNIO 1.33.2 with its documented APIs:
 // async/await queries, PostgresPreparedStatement (prepared once per connection), concurrent
-// queries on one connection for W3, copyFrom for W5 and PostgresClient (its pool) for W6.
+// queries on one connection for W3, copyFrom for W5 and PostgresClient (its pool, run by its
+// run() in a task group) for W6. Its API is async only: W2a, W4a and W6a are W2, W4 and W6.
 // One event-loop thread; CPU is the whole process's (event loop and Swift concurrency threads).
 import BenchCore
 import Foundation
@@ -208,6 +209,36 @@ func w6() async throws -> BenchResult {
     }!
 }
 
+/// W7: `args.count` idle connections held open, opened by `args.workers` (50) concurrent tasks.
+func w7() async throws -> BenchResult {
+    let openers = max(1, min(args.workers, args.count))
+    try await connect(0).close()
+    let next = Counter()
+    let rssBefore = Usage.currentRSSKiB()
+    let watch = Stopwatch()
+    let connections = try await withThrowingTaskGroup(of: [PostgresConnection].self) { g in
+        for _ in 0..<openers {
+            g.addTask {
+                var mine: [PostgresConnection] = []
+                while true {
+                    let i = next.take()
+                    if i >= args.count { break }
+                    mine.append(try await connect(i + 1))
+                }
+                return mine
+            }
+        }
+        var all: [PostgresConnection] = []
+        for try await c in g { all += c }
+        return all
+    }
+    var m = watch.finish(driver: driver, workload: args.workload, operations: connections.count)
+    m.rssDeltaKiB = Usage.currentRSSKiB() - rssBefore
+    m.note = "PostgresConnection.connect in \(openers) tasks, one event-loop thread"
+    for c in connections { try await c.close() }
+    return m
+}
+
 final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var value = 0
@@ -218,12 +249,13 @@ do {
     let m: BenchResult
     switch args.workload {
     case .w1Trust, .w1Scram, .w1TLS: m = try await w1()
-    case .w2Prepared: m = try await w2Prepared()
+    case .w2Prepared, .w2a: m = try await w2Prepared()  // async already: W2a is W2
     case .w2Simple: m = try await w2Simple()
     case .w3: m = try await w3()
     case .w4, .w4a: m = try await w4()  // PostgresNIO's query API is async: W4a is W4
     case .w5: m = try await w5()
-    case .w6: m = try await w6()
+    case .w6, .w6a: m = try await w6()  // PostgresClient with its run() in a task group
+    case .w7: m = try await w7()
     }
     emit(m)
 } catch {

@@ -1,13 +1,34 @@
 // The workloads of BENCHMARKS.md driven through PostgresWire's public API, as a user would write
 // them: `query` (extended protocol, statement cache, binary results) streaming rows, `simpleQuery`,
-// `pipeline`, `copyIn`, and for W6 `ConnectionPool`.
+// `pipeline`, `copyIn`, and for W6 `ConnectionPool`; the async workloads (W2a, W4a, W6a, W7)
+// through `AsyncConnection` and `AsyncConnectionPool`. Every allocator call of the process is
+// counted (BenchAllocCounter) and reported for the measured section.
+import BenchAllocCounter
 import BenchCore
 import Foundation
 import PostgresWire
 
+allocationCounter = bench_allocations
 // With BENCH_INSTRUMENTED=1 (the runner's "PostgresWire+obs"): a tracer and metrics backend that keep nothing.
-let driver = bootstrapInstrumentationIfAsked() ? "PostgresWire+obs" : "PostgresWire"
+// With BENCH_W7_SYNC=1 (the runner's "PostgresWire+sync"): W7 with sync connections on threads.
+let w7Sync = ProcessInfo.processInfo.environment["BENCH_W7_SYNC"] == "1"
+let driver = bootstrapInstrumentationIfAsked() ? "PostgresWire+obs" : (w7Sync ? "PostgresWire+sync" : "PostgresWire")
 let args = DriverArguments.parse()
+
+func asyncConnect() async -> AsyncConnection {
+    do {
+        return try await AsyncConnection.connect(args.dsn)
+    } catch {
+        emitError(driver: driver, workload: args.workload, "connect: \(error)")
+    }
+}
+
+/// The next operation number, shared by the workers of W6, W6a and W7.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func take() -> Int { lock.withLock { value += 1; return value - 1 } }
+}
 
 func connect() -> Connection {
     do {
@@ -120,6 +141,28 @@ func w4() throws -> BenchResult {
     return m
 }
 
+/// W2 prepared through `AsyncConnection.query` (the statement cache prepares it once), awaited
+/// one after the other from a nonisolated function.
+func w2a() async throws -> BenchResult {
+    let connection = await asyncConnect()
+    var checksum = 0
+    for i in 0..<(args.warmup ?? 500) {
+        checksum &+= try await connection.query(selectInt(i)).rows[0].decode(Int.self, at: 0)
+    }
+    checksum = 0
+    var latencies: [UInt64] = []
+    latencies.reserveCapacity(args.count)
+    let watch = Stopwatch()
+    for i in 0..<args.count {
+        let t = Clock.nanoseconds()
+        checksum &+= try await connection.query(selectInt(i)).rows[0].decode(Int.self, at: 0)
+        latencies.append(Clock.nanoseconds() - t)
+    }
+    let m = watch.finish(driver: driver, workload: args.workload, operations: args.count, latencies: latencies, checksum: checksum)
+    await connection.close()
+    return m
+}
+
 /// W4 through `AsyncConnection.rows`, as an async/await service would write it (default fetch
 /// and buffer sizes), in a nonisolated function. With BENCH_W4A_MAIN_ACTOR=1 in the environment
 /// the loop runs on the main actor instead (as top-level code in a script does).
@@ -212,6 +255,108 @@ func w6() throws -> BenchResult {
     return watch.finish(driver: driver, workload: args.workload, operations: args.count, checksum: checksum)
 }
 
+/// 64 tasks share an `AsyncConnectionPool` of 8 connections, each taking the next query number.
+func w6a() async throws -> BenchResult {
+    let pool = try AsyncConnectionPool(args.dsn, configuration: PoolConfiguration(minIdle: args.pool, maxConnections: args.pool))
+    // Warm up: every connection open, the statement prepared on each.
+    try await runTasks(args.pool * 2, count: args.pool * 8, pool)
+    let watch = Stopwatch()
+    let checksum = try await runTasks(args.workers, count: args.count, pool)
+    let m = watch.finish(driver: driver, workload: args.workload, operations: args.count, checksum: checksum)
+    _ = await pool.close(timeout: 5)
+    return m
+}
+
+@discardableResult
+func runTasks(_ tasks: Int, count: Int, _ pool: AsyncConnectionPool) async throws -> Int {
+    let next = Counter()
+    return try await withThrowingTaskGroup(of: Int.self) { group in
+        for _ in 0..<tasks {
+            group.addTask {
+                var sum = 0
+                while true {
+                    let i = next.take()
+                    if i >= count { break }
+                    sum &+= try await pool.withConnection { c in try await c.query(selectInt(i)).rows[0].decode(Int.self, at: 0) }
+                }
+                return sum
+            }
+        }
+        var total = 0
+        for try await v in group { total &+= v }
+        return total
+    }
+}
+
+/// W7: `args.count` idle connections held open, opened by `args.workers` (50) concurrent openers
+/// as an async service would: tasks awaiting `AsyncConnection.connect` (each connection then has
+/// its I/O thread). With BENCH_W7_SYNC=1: blocking `Connection.connect` on 50 threads instead.
+func w7() async throws -> BenchResult {
+    let openers = max(1, min(args.workers, args.count))
+    let sync = w7Sync
+    // Warm up: one connection opened and closed (libraries loaded, configuration read once).
+    if sync { try Connection.connect(args.dsn).close() } else { await (await asyncConnect()).close() }
+    let next = Counter()
+    let rssBefore = Usage.currentRSSKiB()
+    let watch = Stopwatch()
+    var m: BenchResult
+    if sync {
+        let (connections, error) = openOnThreads(openers, next)
+        m = watch.finish(driver: driver, workload: args.workload, operations: connections.count)
+        m.rssDeltaKiB = Usage.currentRSSKiB() - rssBefore
+        m.note = "sync Connection opened on \(openers) threads"
+        for c in connections { c.close() }
+        if let error { throw error }
+    } else {
+        let connections = try await withThrowingTaskGroup(of: [AsyncConnection].self) { group in
+            for _ in 0..<openers {
+                group.addTask {
+                    var mine: [AsyncConnection] = []
+                    while next.take() < args.count { mine.append(try await AsyncConnection.connect(args.dsn)) }
+                    return mine
+                }
+            }
+            var all: [AsyncConnection] = []
+            for try await c in group { all += c }
+            return all
+        }
+        m = watch.finish(driver: driver, workload: args.workload, operations: connections.count)
+        m.rssDeltaKiB = Usage.currentRSSKiB() - rssBefore
+        m.note = "AsyncConnection opened by \(openers) tasks"
+        for c in connections { await c.close() }
+    }
+    if m.operations != args.count { emitError(driver: driver, workload: args.workload, "W7 opened \(m.operations) connections") }
+    return m
+}
+
+/// W7 with BENCH_W7_SYNC=1: `Connection.connect` on `threads` threads until `args.count` are open.
+func openOnThreads(_ threads: Int, _ next: Counter) -> ([Connection], Error?) {
+    final class Opened: @unchecked Sendable {
+        let lock = NSLock()
+        var connections: [Connection] = []
+        var error: Error?
+    }
+    let opened = Opened()
+    let group = DispatchGroup()
+    for _ in 0..<threads {
+        group.enter()
+        Thread {
+            defer { group.leave() }
+            while next.take() < args.count {
+                do {
+                    let c = try Connection.connect(args.dsn)
+                    opened.lock.withLock { opened.connections.append(c) }
+                } catch {
+                    opened.lock.withLock { if opened.error == nil { opened.error = error } }
+                    break
+                }
+            }
+        }.start()
+    }
+    group.wait()
+    return (opened.connections, opened.error)
+}
+
 @discardableResult
 func runThreads(_ threads: Int, count: Int, _ pool: ConnectionPool) throws -> Int {
     final class Shared: @unchecked Sendable {
@@ -252,12 +397,14 @@ do {
     case .w1Trust, .w1Scram, .w1TLS: emit(try w1())
     case .w2Prepared: emit(try w2Prepared())
     case .w2Simple: emit(try w2Simple())
+    case .w2a: emit(try await w2a())
     case .w3: emit(try w3())
     case .w4: emit(try w4())
     case .w4a: emit(try await w4a())
     case .w5: emit(try w5())
-    case .w6:
-        emit(try w6())
+    case .w6: emit(try w6())
+    case .w6a: emit(try await w6a())
+    case .w7: emit(try await w7())
     }
 } catch let error as PostgresError {
     emitError(driver: driver, workload: args.workload, error.message)
