@@ -61,7 +61,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["PostgresWire", "PostgresWireProtocol"], path: "Tests/TestSupport"),
         .testTarget(name: "PostgresWireProtocolTests", dependencies: ["PostgresWireProtocol"]),
         .testTarget(name: "PostgresWireTests", dependencies: ["PostgresWire", "TestSupport"]),
-        .testTarget(name: "pgwireTests", dependencies: ["PostgresWire", "TestSupport"]),
+        .testTarget(name: "pgwireTests", dependencies: ["PostgresWire", "PostgresWireProtocol", "TestSupport"]),
         // Spans, metrics and lifecycle: their own target, since a tracer or metrics backend
         // bootstrapped globally must not leak into the other suites.
         .testTarget(

@@ -4,6 +4,7 @@
 
 import Foundation
 import PostgresWire
+import PostgresWireProtocol
 import Testing
 import TestSupport
 
