@@ -444,16 +444,35 @@ public final class Connection: @unchecked Sendable {
     /// changes are dispatched here on the way.
     func receive() throws(PostgresError) -> BackendMessage {
         while true {
-            let message: BackendMessage
-            do throws(PostgresError) {
-                message = try Self.readMessage(transport: transport, decoder: &decoder, deadline: nil, tracer: tracer,
-                                               beforeRead: beforeBlockingRead, onBytes: { self.bytesReceived &+= UInt64($0) },
-                                               onFailure: fail)
+            var buffered: BackendMessage?
+            // Most messages of a result or a pipeline are already in the buffer: decoded here
+            // without setting up the read loop (its closures and existential copies).
+            do throws(ProtocolError) {
+                buffered = try decoder.next(tracer: tracer)
             } catch {
-                // A FATAL ErrorResponse just before the socket closed says why (e.g. 57P01
-                // terminating connection due to administrator command): report it, like libpq.
-                if case .connectionLost = error, let fatal = lastFatalError { throw .server(fatal) }
-                throw error
+                throw fail(.protocolViolation(error))
+            }
+            guard let message = buffered else {
+                // Nothing whole in the buffer: read from the socket, then decode again.
+                beforeBlockingRead?()
+                let n: Int
+                do throws(PostgresError) {
+                    let transport = self.transport
+                    n = try decoder.framer.readInto { buffer throws(PostgresError) in try transport.read(into: buffer, deadline: nil) }
+                } catch {
+                    let failed = fail(error)
+                    if case .connectionLost = failed, let fatal = lastFatalError { throw .server(fatal) }
+                    throw failed
+                }
+                if n == 0 {
+                    let lost = fail(.connectionLost("server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request."))
+                    // A FATAL ErrorResponse just before the socket closed says why (e.g. 57P01
+                    // terminating connection due to administrator command): report it, like libpq.
+                    if let fatal = lastFatalError { throw .server(fatal) }
+                    throw lost
+                }
+                bytesReceived &+= UInt64(n)
+                continue
             }
             switch message {
             case .errorResponse(let f):
