@@ -12,7 +12,10 @@ allocationCounter = bench_allocations
 // With BENCH_INSTRUMENTED=1 (the runner's "PostgresWire+obs"): a tracer and metrics backend that keep nothing.
 // With BENCH_W7_SYNC=1 (the runner's "PostgresWire+sync"): W7 with sync connections on threads.
 let w7Sync = ProcessInfo.processInfo.environment["BENCH_W7_SYNC"] == "1"
-let driver = bootstrapInstrumentationIfAsked() ? "PostgresWire+obs" : (w7Sync ? "PostgresWire+sync" : "PostgresWire")
+// With BENCH_W4_BYTES=1 (the runner's "PostgresWire+bytes"): W4 reads its text columns as bytes.
+let w4Bytes = ProcessInfo.processInfo.environment["BENCH_W4_BYTES"] == "1"
+let driver = bootstrapInstrumentationIfAsked() ? "PostgresWire+obs"
+    : (w7Sync ? "PostgresWire+sync" : (w4Bytes ? "PostgresWire+bytes" : "PostgresWire"))
 let args = DriverArguments.parse()
 
 func asyncConnect() async -> AsyncConnection {
@@ -127,6 +130,21 @@ func w4() throws -> BenchResult {
     var checksum = 0
     var rows = 0
     let watch = Stopwatch()
+    if w4Bytes {
+        // The text columns read in place (`Row.bytes(at:)`: a slice of the received rows, no copy).
+        try connection.query(PostgresQuery(unsafeSQL: Workload.w4SQL(rows: args.count))) { row in
+            let a = try row.decode(Int.self, at: 0)
+            let b = row.bytes(at: 1)?.count ?? 0
+            let c = try row.decode(Double.self, at: 2)
+            let d = try row.decode(Date.self, at: 3)
+            let e = row.bytes(at: 4)?.count ?? 0
+            checksum &+= a &+ b &+ Int(c) &+ Int(d.timeIntervalSince1970) &+ e
+            rows += 1
+        }
+        let m = watch.finish(driver: driver, workload: args.workload, operations: rows, checksum: checksum)
+        if rows != args.count { emitError(driver: driver, workload: args.workload, "W4 returned \(rows) rows") }
+        return m
+    }
     try connection.query(PostgresQuery(unsafeSQL: Workload.w4SQL(rows: args.count))) { row in
         let a = try row.decode(Int.self, at: 0)
         let b = try row.decode(String.self, at: 1)

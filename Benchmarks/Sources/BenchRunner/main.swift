@@ -154,7 +154,8 @@ let binDir = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymboli
 
 @MainActor func executable(_ driver: String) -> URL {
     binDir.appendingPathComponent(["PostgresWire": "BenchPostgresWire", "PostgresWire+obs": "BenchPostgresWire",
-                                   "PostgresWire+sync": "BenchPostgresWire", "libpq": "BenchLibpq",
+                                   "PostgresWire+sync": "BenchPostgresWire", "PostgresWire+bytes": "BenchPostgresWire",
+                                   "libpq": "BenchLibpq",
                                    "PostgresNIO": "BenchPostgresNIO"][driver] ?? "Bench" + driver)
 }
 
@@ -171,6 +172,8 @@ let binDir = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymboli
     environment["BENCH_INSTRUMENTED"] = driver == "PostgresWire+obs" ? "1" : nil
     // PostgresWire+sync: W7 opened with sync Connections on threads instead of AsyncConnection.
     environment["BENCH_W7_SYNC"] = driver == "PostgresWire+sync" ? "1" : nil
+    // PostgresWire+bytes: W4 with its two text columns read as bytes (`Row.bytes(at:)`, no String).
+    environment["BENCH_W4_BYTES"] = driver == "PostgresWire+bytes" ? "1" : nil
     process.environment = environment
     let out = Pipe()
     let err = Pipe()
@@ -259,11 +262,17 @@ do {
 
 let obsDriver = "PostgresWire+obs"
 let syncDriver = "PostgresWire+sync"
+let bytesDriver = "PostgresWire+bytes"
 /// The table's drivers, PostgresWire+obs for the workloads of the overhead targets, and for W7
 /// PostgresWire+sync (sync `Connection`s opened on 50 threads, beside the table's AsyncConnections).
 @MainActor func driversToRun(_ w: Workload) -> [String] {
     guard options.drivers.contains("PostgresWire") else { return options.drivers }
-    if options.obs && (w == .w2Prepared || w == .w4) && !options.drivers.contains(obsDriver) {
+    if w == .w4 {
+        // The overhead of instrumentation, and W4 read without a String per text field.
+        return options.drivers + (options.obs && !options.drivers.contains(obsDriver) ? [obsDriver] : [])
+            + (options.drivers.contains(bytesDriver) ? [] : [bytesDriver])
+    }
+    if options.obs && w == .w2Prepared && !options.drivers.contains(obsDriver) {
         return options.drivers + [obsDriver]
     }
     if w == .w7 && !options.drivers.contains(syncDriver) { return options.drivers + [syncDriver] }
@@ -605,6 +614,15 @@ for w in [Workload.w2Prepared, .w4] {
         + "allocations/\(w.unit) \(f(o.allocationsPerOperation, 3)) ÷ \(f(p.allocationsPerOperation, 3))\n"
 }
 if !obsText.isEmpty { print(obsText) }
+// W4 with the text columns read as bytes (PostgresWire+bytes) against W4 decoding them to String.
+if let bytes = s(.w4, bytesDriver), let strings = s(.w4, ours) {
+    func f(_ v: Double?, _ d: Int = 3) -> String { v.map { String(format: "%.\(d)f", $0) } ?? "–" }
+    let libpq = s(.w4, "libpq")
+    print("PostgresWire W4 with the two text columns read as bytes, no String (PostgresWire+bytes): \(grouped(bytes.throughput ?? 0)) rows/s, "
+        + "client CPU \(f(bytes.cpuSeconds)) s (user \(f(bytes.userCPUSeconds)), sys \(f(bytes.systemCPUSeconds))), "
+        + "\(f(bytes.allocationsPerOperation)) allocs/row; ÷ String: CPU \(formatRatio(ratio(bytes.cpuSeconds, strings.cpuSeconds))); "
+        + "÷ libpq: CPU \(formatRatio(ratio(bytes.cpuSeconds, libpq?.cpuSeconds))), rows/s \(formatRatio(ratio(bytes.throughput, libpq?.throughput)))\n")
+}
 // W7 opened the sync way (PostgresWire+sync) against the table's AsyncConnection column.
 if let sync = s(.w7, syncDriver) {
     func f(_ v: Double?, _ d: Int = 1) -> String { v.map { String(format: "%.\(d)f", $0) } ?? "–" }
