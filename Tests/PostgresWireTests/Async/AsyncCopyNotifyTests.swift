@@ -297,7 +297,7 @@ private final class Collected: @unchecked Sendable {
         #expect(box.all.first?.processID == notifier.backendPID)
         // Delivered with no query on the listener; the bound is a hang guard (CI runs ~600 tests
         // at once on 2 cores: 3 s was exceeded there), not a latency figure.
-        #expect(latency < .seconds(10), "delivered after \(latency)")
+        #expect(latency < .seconds(30), "delivered after \(latency)")
         try await other.wait(for: 1)
         #expect(other.all.map(\.payload) == ["hello"])
         // Several in a row, still idle.
@@ -326,7 +326,7 @@ private final class Collected: @unchecked Sendable {
         try await box.wait(for: 1, timeout: .seconds(10))
         #expect(box.all.map(\.payload) == ["while busy"])
         // Delivered with the query's results (the server sends it just before ReadyForQuery).
-        if let t = box.times.first { #expect(t - queryDone < .seconds(10)) }  // a hang guard under CI's load
+        if let t = box.times.first { #expect(t - queryDone < .seconds(30)) }  // a hang guard under CI's load
         consumer.cancel()
         await listener.close()
         await notifier.close()
@@ -424,7 +424,7 @@ private final class Collected: @unchecked Sendable {
         try await notifier.simpleQuery("BEGIN; " + payloads.map { "NOTIFY \(channel), '\($0)';" }.joined(separator: " ") + " COMMIT")
         try await box.wait(for: payloads.count)
         #expect(box.all.map(\.payload) == payloads)
-        if let last = box.times.last { #expect(last - sent < .seconds(10)) }  // a hang guard, as above
+        if let last = box.times.last { #expect(last - sent < .seconds(30)) }  // a hang guard, as above
         #expect(try await listener.query("SELECT 1").rows.count == 1)
         consumer.cancel()
         await listener.close()
