@@ -92,23 +92,23 @@ extension Connection {
         try checkUsable()
         let timer = armQueryTimeout()
         defer { timer?.cancel() }
-        for (i, q) in queries.enumerated() {
-            if let e = q.encodingError {
+        // Indexing, not `let q = queries[i]`: no copy of each query.
+        for i in queries.indices {
+            if let e = queries[i].encodingError {
                 throw .invalidUsage("query \(i + 1): parameter could not be encoded: \(e)")
             }
-            if q.bindings.count > Int(Int16.max) {
-                throw .invalidUsage("query \(i + 1) binds \(q.bindings.count) parameters; the protocol allows at most 32767")
+            if queries[i].bindings.count > Int(Int16.max) {
+                throw .invalidUsage("query \(i + 1) binds \(queries[i].bindings.count) parameters; the protocol allows at most 32767")
             }
         }
         // A batch usually repeats one statement (executeMany, pipelines): build its cache key once.
         var items: [BatchItem] = []
         items.reserveCapacity(queries.count)
         for i in queries.indices {
-            let q = queries[i]
-            if i > 0, queries[i - 1].sql == q.sql, queries[i - 1].bindings.hasSameTypes(as: q.bindings) {
+            if i > 0, queries[i - 1].sql == queries[i].sql, queries[i - 1].bindings.hasSameTypes(as: queries[i].bindings) {
                 items.append(BatchItem(key: items[i - 1].key))
             } else {
-                items.append(BatchItem(key: StatementKey(sql: q.sql, bindings: q.bindings)))
+                items.append(BatchItem(key: StatementKey(sql: queries[i].sql, bindings: queries[i].bindings)))
             }
         }
         return try observed(operation: operationName(queries), query: queries.first?.sql,
@@ -243,7 +243,7 @@ extension Connection {
                         var fields = description.fields
                         for j in fields.indices { fields[j].formatCode = formats[j] }
                         items[tag].info?.columns = ResultColumns(RowDescription(fields: fields))
-                        items[tag].info?.resultFormats = formats
+                        items[tag].info?.resultFormats = BindEncoder.collapsedFormatCodes(formats)
                     }
                 case .error(let fields, let tag) where tag >= 0:
                     items[tag].result = .failure(.server(ServerError(fields: fields)))
@@ -270,8 +270,9 @@ extension Connection {
         var failedIndex: Int?
         var lastExecuted = -1
         // The Bind messages of a batch that repeats one statement share their header (portal,
-        // statement name, result format codes): encoded once. The whole batch is written into
-        // one local buffer (no per-message access to the connection's).
+        // statement name) and result format codes: encoded once, by the core's `BindEncoder`.
+        // The whole batch is written into one local buffer (no per-message access to the
+        // connection's).
         var bindEncoder = BindEncoder()
         var out = writeBuffer
         writeBuffer = []
@@ -298,7 +299,7 @@ extension Connection {
                 machine.enqueue(.parse, tag: i)
             }
             var start = out.count
-            bindEncoder.encode(statement: info.name, bindings: bindings, resultFormats: info.resultFormats, into: &out)
+            bindEncoder.encode(statement: info.name, parameters: bindings.values, resultFormats: info.resultFormats, into: &out)
             tracer?.trace(.frontend, bytes: out[start...])
             machine.enqueue(.bind, tag: i)
             items[i].columns = info.columns
@@ -393,62 +394,6 @@ extension Connection {
         out.append(contentsOf: [FrontendMessageType.execute, 0, 0, 0, 9, 0,
                                 UInt8(truncatingIfNeeded: rows >> 24), UInt8(truncatingIfNeeded: rows >> 16),
                                 UInt8(truncatingIfNeeded: rows >> 8), UInt8(truncatingIfNeeded: rows)])
-    }
-}
-
-/// Writes Bind messages straight from the bindings buffer (no per-parameter arrays). The part
-/// after the parameter values (result format codes) and the part before the parameter format
-/// codes (portal and statement name) depend only on the statement: both are kept from the
-/// previous Bind and reused while the statement is the same, as in a pipeline or `executeMany`.
-struct BindEncoder {
-    private var statement: String?
-    /// Unnamed portal, statement name.
-    private var head: [UInt8] = []
-    /// Result format codes.
-    private var tail: [UInt8] = []
-
-    mutating func encode(statement name: String, bindings: PostgresBindings, resultFormats: [Int16], into out: inout [UInt8]) {
-        if statement != name {
-            statement = name
-            head.removeAll(keepingCapacity: true)
-            head.append(0)  // unnamed portal
-            head.appendCString(name)
-            tail.removeAll(keepingCapacity: true)
-            // One format code for every column when they agree, else one each.
-            if !resultFormats.isEmpty && resultFormats.allSatisfy({ $0 == resultFormats[0] }) {
-                tail.appendInt16(1)
-                tail.appendInt16(resultFormats[0])
-            } else {
-                tail.appendInt16(Int16(resultFormats.count))
-                for f in resultFormats { tail.appendInt16(f) }
-            }
-        }
-        out.append(FrontendMessageType.bind)
-        let lengthOffset = out.count
-        out.appendInt32(0)
-        out.append(contentsOf: head)
-        // One format code for all parameters when they agree, else one each.
-        switch bindings.uniformFormatCode {
-        case .some(nil):
-            out.appendInt16(0)
-        case .some(let code?):
-            out.appendInt16(1)
-            out.appendInt16(code)
-        case nil:
-            out.appendInt16(Int16(bindings.count))
-            for slot in bindings.slots { out.appendInt16(slot.format.rawValue) }
-        }
-        out.appendInt16(Int16(bindings.count))
-        bindings.bytes.withUnsafeBufferPointer { bytes in
-            for slot in bindings.slots {
-                out.appendInt32(slot.length)
-                if slot.length > 0 {
-                    out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[Int(slot.offset)..<Int(slot.offset + slot.length)]))
-                }
-            }
-        }
-        out.append(contentsOf: tail)
-        out.setInt32(Int32(truncatingIfNeeded: out.count - lengthOffset), at: lengthOffset)
     }
 }
 
