@@ -1,7 +1,7 @@
 import Testing
 @testable import PostgresWireProtocol
 
-@Suite("Bind encoder")
+@Suite("Bind encoder and DataRow column starts")
 struct BindEncoderTests {
     /// `values` with one format code each, as `PostgresBindings` fills them.
     private func parameters(_ values: [[UInt8]?], formats: [Int16]) -> BindParameters {
@@ -53,5 +53,33 @@ struct BindEncoderTests {
         #expect(BindEncoder.collapsedFormatCodes([1, 1, 1]) == [1])
         #expect(BindEncoder.collapsedFormatCodes([0]) == [0])
         #expect(BindEncoder.collapsedFormatCodes([1, 0]) == [1, 0])
+    }
+
+    @Test("DataRow columns read the same from decoded rows, built rows and rows with long columns")
+    func dataRowColumnStarts() throws {
+        let long = [UInt8](repeating: 7, count: 70_000)
+        let rows: [[[UInt8]?]] = [
+            [],
+            [bytes("a")],
+            [nil, [], bytes("bc"), nil, bytes("def"), [1], nil],
+            [long, bytes("x"), nil, bytes("yz"), [], bytes("w")],
+            [bytes("x"), long, bytes("y"), nil, bytes("z")],
+            [bytes("x"), bytes("y"), long, bytes("z"), long, [5]],
+        ]
+        for values in rows {
+            let encoded = BackendMessage.dataRow(DataRow(values: values)).encoded
+            let (t, b) = splitTyped(encoded)
+            guard case .dataRow(let decoded)? = decodeBackend(type: t, body: b).value else {
+                Issue.record("not a DataRow")
+                return
+            }
+            let built = DataRow(columnCount: values.count, storage: decoded.storage)
+            for row in [decoded, built, DataRow(values: values)] {
+                #expect(row.columnCount == values.count)
+                #expect(row.values == values)
+                for i in values.indices { #expect(row[i].map(Array.init) == values[i]) }
+            }
+            #expect(built.layout == decoded.layout)
+        }
     }
 }

@@ -404,6 +404,10 @@ struct RowCollector {
     private var bytes: [UInt8] = []
     /// Per row: where its column area ends in `bytes`.
     private var ends: [Int] = []
+    /// Per row of more than one column: its recorded column starts (`DataRow.layout`, relative
+    /// to the row, so valid for the copy), at the row's index in `ends`; the entries of
+    /// single-column rows are padding, never read (their layout is their column count).
+    private var layouts: [UInt64] = []
     /// Per query: its rows' indices in `ends`.
     private var rowRanges: [Range<Int>]
 
@@ -414,6 +418,10 @@ struct RowCollector {
     mutating func add(_ row: Row, of index: Int) {
         bytes.append(contentsOf: row.data.storage)
         if rowRanges[index].isEmpty { rowRanges[index] = ends.count..<ends.count }
+        if row.data.columnCount > 1 {
+            while layouts.count < ends.count { layouts.append(0) }
+            layouts.append(row.data.layout)
+        }
         ends.append(bytes.count)
         rowRanges[index] = rowRanges[index].lowerBound..<ends.count
     }
@@ -423,9 +431,11 @@ struct RowCollector {
         guard let columns, !range.isEmpty else { return [] }
         var rows: [Row] = []
         rows.reserveCapacity(range.count)
+        let columnCount = columns.count
         var start = range.lowerBound == 0 ? 0 : ends[range.lowerBound - 1]
         for r in range {
-            rows.append(Row(columns: columns, data: DataRow(columnCount: columns.count, storage: bytes[start..<ends[r]])))
+            let layout = columnCount > 1 ? layouts[r] : UInt64(columnCount)
+            rows.append(Row(columns: columns, data: DataRow(layout: layout, storage: bytes[start..<ends[r]])))
             start = ends[r]
         }
         return rows
