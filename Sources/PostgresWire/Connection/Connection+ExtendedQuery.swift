@@ -92,23 +92,23 @@ extension Connection {
         try checkUsable()
         let timer = armQueryTimeout()
         defer { timer?.cancel() }
-        for (i, q) in queries.enumerated() {
-            if let e = q.encodingError {
+        // Indexing, not `let q = queries[i]`: no copy of each query.
+        for i in queries.indices {
+            if let e = queries[i].encodingError {
                 throw .invalidUsage("query \(i + 1): parameter could not be encoded: \(e)")
             }
-            if q.bindings.count > Int(Int16.max) {
-                throw .invalidUsage("query \(i + 1) binds \(q.bindings.count) parameters; the protocol allows at most 32767")
+            if queries[i].bindings.count > Int(Int16.max) {
+                throw .invalidUsage("query \(i + 1) binds \(queries[i].bindings.count) parameters; the protocol allows at most 32767")
             }
         }
         // A batch usually repeats one statement (executeMany, pipelines): build its cache key once.
         var items: [BatchItem] = []
         items.reserveCapacity(queries.count)
         for i in queries.indices {
-            let q = queries[i]
-            if i > 0, queries[i - 1].sql == q.sql, queries[i - 1].bindings.hasSameTypes(as: q.bindings) {
+            if i > 0, queries[i - 1].sql == queries[i].sql, queries[i - 1].bindings.hasSameTypes(as: queries[i].bindings) {
                 items.append(BatchItem(key: items[i - 1].key))
             } else {
-                items.append(BatchItem(key: StatementKey(sql: q.sql, bindings: q.bindings)))
+                items.append(BatchItem(key: StatementKey(sql: queries[i].sql, bindings: queries[i].bindings)))
             }
         }
         return try observed(operation: operationName(queries), query: queries.first?.sql,
@@ -243,7 +243,7 @@ extension Connection {
                         var fields = description.fields
                         for j in fields.indices { fields[j].formatCode = formats[j] }
                         items[tag].info?.columns = ResultColumns(RowDescription(fields: fields))
-                        items[tag].info?.resultFormats = formats
+                        items[tag].info?.resultFormats = BindEncoder.collapsedFormatCodes(formats)
                     }
                 case .error(let fields, let tag) where tag >= 0:
                     items[tag].result = .failure(.server(ServerError(fields: fields)))
@@ -270,8 +270,9 @@ extension Connection {
         var failedIndex: Int?
         var lastExecuted = -1
         // The Bind messages of a batch that repeats one statement share their header (portal,
-        // statement name, result format codes): encoded once. The whole batch is written into
-        // one local buffer (no per-message access to the connection's).
+        // statement name) and result format codes: encoded once, by the core's `BindEncoder`.
+        // The whole batch is written into one local buffer (no per-message access to the
+        // connection's).
         var bindEncoder = BindEncoder()
         var out = writeBuffer
         writeBuffer = []
@@ -298,7 +299,7 @@ extension Connection {
                 machine.enqueue(.parse, tag: i)
             }
             var start = out.count
-            bindEncoder.encode(statement: info.name, bindings: bindings, resultFormats: info.resultFormats, into: &out)
+            bindEncoder.encode(statement: info.name, parameters: bindings.values, resultFormats: info.resultFormats, into: &out)
             tracer?.trace(.frontend, bytes: out[start...])
             machine.enqueue(.bind, tag: i)
             items[i].columns = info.columns
@@ -396,62 +397,6 @@ extension Connection {
     }
 }
 
-/// Writes Bind messages straight from the bindings buffer (no per-parameter arrays). The part
-/// after the parameter values (result format codes) and the part before the parameter format
-/// codes (portal and statement name) depend only on the statement: both are kept from the
-/// previous Bind and reused while the statement is the same, as in a pipeline or `executeMany`.
-struct BindEncoder {
-    private var statement: String?
-    /// Unnamed portal, statement name.
-    private var head: [UInt8] = []
-    /// Result format codes.
-    private var tail: [UInt8] = []
-
-    mutating func encode(statement name: String, bindings: PostgresBindings, resultFormats: [Int16], into out: inout [UInt8]) {
-        if statement != name {
-            statement = name
-            head.removeAll(keepingCapacity: true)
-            head.append(0)  // unnamed portal
-            head.appendCString(name)
-            tail.removeAll(keepingCapacity: true)
-            // One format code for every column when they agree, else one each.
-            if !resultFormats.isEmpty && resultFormats.allSatisfy({ $0 == resultFormats[0] }) {
-                tail.appendInt16(1)
-                tail.appendInt16(resultFormats[0])
-            } else {
-                tail.appendInt16(Int16(resultFormats.count))
-                for f in resultFormats { tail.appendInt16(f) }
-            }
-        }
-        out.append(FrontendMessageType.bind)
-        let lengthOffset = out.count
-        out.appendInt32(0)
-        out.append(contentsOf: head)
-        // One format code for all parameters when they agree, else one each.
-        switch bindings.uniformFormatCode {
-        case .some(nil):
-            out.appendInt16(0)
-        case .some(let code?):
-            out.appendInt16(1)
-            out.appendInt16(code)
-        case nil:
-            out.appendInt16(Int16(bindings.count))
-            for slot in bindings.slots { out.appendInt16(slot.format.rawValue) }
-        }
-        out.appendInt16(Int16(bindings.count))
-        bindings.bytes.withUnsafeBufferPointer { bytes in
-            for slot in bindings.slots {
-                out.appendInt32(slot.length)
-                if slot.length > 0 {
-                    out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[Int(slot.offset)..<Int(slot.offset + slot.length)]))
-                }
-            }
-        }
-        out.append(contentsOf: tail)
-        out.setInt32(Int32(truncatingIfNeeded: out.count - lengthOffset), at: lengthOffset)
-    }
-}
-
 /// Copies the rows a batch returns into one buffer (one allocation for the batch, not one per
 /// row), then hands each query its rows as slices of it: rows that own their bytes apart from the
 /// connection's read buffer, as `Row.detached()` makes them.
@@ -459,6 +404,10 @@ struct RowCollector {
     private var bytes: [UInt8] = []
     /// Per row: where its column area ends in `bytes`.
     private var ends: [Int] = []
+    /// Per row of more than one column: its recorded column starts (`DataRow.layout`, relative
+    /// to the row, so valid for the copy), at the row's index in `ends`; the entries of
+    /// single-column rows are padding, never read (their layout is their column count).
+    private var layouts: [UInt64] = []
     /// Per query: its rows' indices in `ends`.
     private var rowRanges: [Range<Int>]
 
@@ -469,6 +418,10 @@ struct RowCollector {
     mutating func add(_ row: Row, of index: Int) {
         bytes.append(contentsOf: row.data.storage)
         if rowRanges[index].isEmpty { rowRanges[index] = ends.count..<ends.count }
+        if row.data.columnCount > 1 {
+            while layouts.count < ends.count { layouts.append(0) }
+            layouts.append(row.data.layout)
+        }
         ends.append(bytes.count)
         rowRanges[index] = rowRanges[index].lowerBound..<ends.count
     }
@@ -478,9 +431,11 @@ struct RowCollector {
         guard let columns, !range.isEmpty else { return [] }
         var rows: [Row] = []
         rows.reserveCapacity(range.count)
+        let columnCount = columns.count
         var start = range.lowerBound == 0 ? 0 : ends[range.lowerBound - 1]
         for r in range {
-            rows.append(Row(columns: columns, data: DataRow(columnCount: columns.count, storage: bytes[start..<ends[r]])))
+            let layout = columnCount > 1 ? layouts[r] : UInt64(columnCount)
+            rows.append(Row(columns: columns, data: DataRow(layout: layout, storage: bytes[start..<ends[r]])))
             start = ends[r]
         }
         return rows

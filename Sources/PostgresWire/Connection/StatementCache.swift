@@ -7,6 +7,7 @@ struct PreparedStatementInfo: Sendable {
     var parameterTypes: [UInt32]
     /// Result columns with the format codes we request; nil when the statement returns no rows.
     var columns: ResultColumns?
+    /// The result format codes as Bind sends them (one for every column when they agree).
     var resultFormats: [Int16]
 }
 
@@ -21,12 +22,12 @@ struct StatementKey: Hashable, Sendable {
 
     init(sql: String, bindings: PostgresBindings) {
         self.sql = sql
-        let slots = bindings.slots
+        let slots = bindings.values.slots
         count = slots.count
         var inline = SIMD4<UInt32>()
-        for i in 0..<min(4, slots.count) { inline[i] = slots[i].type.rawValue }
+        for i in 0..<min(4, slots.count) { inline[i] = slots[i].typeOID }
         self.inline = inline
-        overflow = slots.count > 4 ? slots[4...].map(\.type.rawValue) : nil
+        overflow = slots.count > 4 ? slots[4...].map(\.typeOID) : nil
     }
 }
 

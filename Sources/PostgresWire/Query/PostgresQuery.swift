@@ -1,68 +1,43 @@
+import PostgresWireProtocol
+
 /// Values bound to `$1 … $n`, encoded as they are appended into one buffer (no per-value array).
 /// Two heap buffers whatever the number of parameters: the encoded bytes, and one slot per
 /// parameter holding where its bytes are, its type and its format.
 public struct PostgresBindings: Sendable {
-    /// Where one parameter's bytes are in `bytes` (length -1 for NULL), its type and format.
-    struct Slot: Sendable {
-        var offset: Int32
-        var length: Int32
-        var type: PostgresDataType
-        var format: PostgresFormat
-
-        init(offset: Int, length: Int, type: PostgresDataType, format: PostgresFormat) {
-            self.offset = Int32(truncatingIfNeeded: offset)
-            self.length = Int32(truncatingIfNeeded: length)
-            self.type = type
-            self.format = format
-        }
-    }
-
-    /// Encoded values back to back.
-    var bytes: [UInt8] = []
-    var slots: [Slot] = []
+    /// Encoded values back to back and one slot per parameter (where its bytes are in the
+    /// buffer, length -1 for NULL, its type OID and format code): the protocol core's type, which
+    /// its Bind encoder writes from.
+    var values = BindParameters()
 
     public init() {}
 
-    public var count: Int { slots.count }
+    public var count: Int { values.slots.count }
 
     /// Each parameter's type (`.unspecified`: left to the server).
-    public var types: [PostgresDataType] { slots.map(\.type) }
+    public var types: [PostgresDataType] { values.slots.map { PostgresDataType($0.typeOID) } }
     /// Each parameter's format.
-    public var formats: [PostgresFormat] { slots.map(\.format) }
+    public var formats: [PostgresFormat] { values.slots.map { $0.format == 1 ? .binary : .text } }
 
     /// Whether both bind parameters of the same types, in order (no array built).
     func hasSameTypes(as other: PostgresBindings) -> Bool {
-        guard slots.count == other.slots.count else { return false }
-        for i in slots.indices where slots[i].type != other.slots[i].type { return false }
+        guard values.slots.count == other.values.slots.count else { return false }
+        for i in values.slots.indices where values.slots[i].typeOID != other.values.slots[i].typeOID { return false }
         return true
-    }
-
-    /// The format code list a Bind message needs: none when every parameter is text, one when
-    /// every parameter is binary, else one per parameter (nil: that case).
-    var uniformFormatCode: Int16?? {
-        var allText = true
-        var allBinary = true
-        for slot in slots {
-            if slot.format == .text { allBinary = false } else { allText = false }
-        }
-        if allText { return .some(nil) }
-        if allBinary { return .some(1) }
-        return nil
     }
 
     public mutating func append<T: PostgresEncodable>(_ value: T, context: PostgresEncodingContext = .default) throws(PostgresCodingError) {
         if value.isPostgresNull {
-            slots.append(Slot(offset: bytes.count, length: -1, type: T.postgresDataType, format: T.postgresFormat))
+            values.slots.append(.init(offset: values.bytes.count, length: -1, typeOID: T.postgresDataType.rawValue, format: T.postgresFormat.rawValue))
             return
         }
-        let start = bytes.count
+        let start = values.bytes.count
         do {
-            try value.encode(into: &bytes, context: context)
+            try value.encode(into: &values.bytes, context: context)
         } catch {
-            bytes.removeSubrange(start...)
+            values.bytes.removeSubrange(start...)
             throw error
         }
-        slots.append(Slot(offset: start, length: bytes.count - start, type: T.postgresDataType, format: T.postgresFormat))
+        values.slots.append(.init(offset: start, length: values.bytes.count - start, typeOID: T.postgresDataType.rawValue, format: T.postgresFormat.rawValue))
     }
 
     /// Appends a value whose type is only known at run time.
@@ -72,25 +47,25 @@ public struct PostgresBindings: Sendable {
 
     /// Appends SQL NULL with the server left to infer the type.
     public mutating func appendNull() {
-        slots.append(Slot(offset: bytes.count, length: -1, type: .unspecified, format: .text))
+        values.slots.append(.init(offset: values.bytes.count, length: -1, typeOID: PostgresDataType.unspecified.rawValue, format: 0))
     }
 
     /// Appends a text-format value the server will parse with the parameter's inferred type
     /// (what `pgwire query --param` sends).
     public mutating func appendText(_ text: String?) {
         guard let text else {
-            slots.append(Slot(offset: bytes.count, length: -1, type: .unspecified, format: .text))
+            values.slots.append(.init(offset: values.bytes.count, length: -1, typeOID: PostgresDataType.unspecified.rawValue, format: 0))
             return
         }
-        let start = bytes.count
-        bytes.append(contentsOf: text.utf8)
-        slots.append(Slot(offset: start, length: bytes.count - start, type: .unspecified, format: .text))
+        let start = values.bytes.count
+        values.bytes.append(contentsOf: text.utf8)
+        values.slots.append(.init(offset: start, length: values.bytes.count - start, typeOID: PostgresDataType.unspecified.rawValue, format: 0))
     }
 
     /// The bytes of parameter `index` (nil for NULL).
     public func value(at index: Int) -> ArraySlice<UInt8>? {
-        let slot = slots[index]
-        return slot.length < 0 ? nil : bytes[Int(slot.offset)..<Int(slot.offset + slot.length)]
+        let slot = values.slots[index]
+        return slot.length < 0 ? nil : values.bytes[Int(slot.offset)..<Int(slot.offset + slot.length)]
     }
 }
 

@@ -138,7 +138,13 @@ extension BackendMessage {
         let start = r.index
         let end = body.endIndex
         var index = start
+        // The column count and the starts of columns 1…3 (see `DataRow.layout`).
+        var layout = UInt64(UInt16(truncatingIfNeeded: count))
         for column in 0..<count {
+            // Columns 1…3 (one unsigned comparison), while their start fits in 16 bits.
+            if UInt(bitPattern: column &- 1) < UInt(DataRow.recordedColumns) && index - start <= Int(UInt16.max) {
+                layout |= UInt64(index - start) << (16 * column)
+            }
             guard end - index >= 4 else {
                 throw .malformed(message: "DataRow", reason: "column \(column) length needs 4 bytes but only \(end - index) remain")
             }
@@ -153,7 +159,7 @@ extension BackendMessage {
             index += length
         }
         if index != end { throw .malformed(message: "DataRow", reason: "\(end - index) unexpected trailing bytes") }
-        return DataRow(columnCount: count, storage: body[start...])
+        return DataRow(layout: layout, storage: body[start...])
     }
 
     private static func decodeDiagnostic(_ body: ArraySlice<UInt8>, _ name: String) throws(ProtocolError) -> DiagnosticFields {

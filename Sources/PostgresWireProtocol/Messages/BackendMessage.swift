@@ -192,12 +192,45 @@ public struct CopyResponse: Sendable, Equatable {
 
 /// One row of a result as the server sent it: the column values stay in the received bytes until asked for.
 public struct DataRow: Sendable, Equatable {
-    public let columnCount: Int
+    /// The column count (low 16 bits) and where columns 1, 2 and 3 start in `storage` (16 bits
+    /// each, relative to its start; 0: not recorded, past 65535 bytes), recorded once per row so
+    /// that the subscript reads those columns directly and walks at most from column 3 (as
+    /// rust-postgres keeps each row's ranges, with no allocation and no growth of the value).
+    /// Opaque outside this module; kept and passed back to `init(layout:storage:)` by code that
+    /// copies rows, so the starts need not be found again.
+    public let layout: UInt64
     /// The column area: for each column an Int32 length (-1 = NULL) followed by that many bytes.
     public let storage: ArraySlice<UInt8>
 
+    public var columnCount: Int { Int(UInt16(truncatingIfNeeded: layout)) }
+
+    /// How many column starts `layout` can hold (columns 1…3).
+    package static var recordedColumns: Int { 3 }
+
+    /// A row over `storage`, whose column lengths must be valid for `columnCount` columns (the
+    /// first columns' starts are recorded here: at most three lengths read).
     public init(columnCount: Int, storage: ArraySlice<UInt8>) {
-        self.columnCount = columnCount
+        var layout = UInt64(UInt16(truncatingIfNeeded: columnCount))
+        var offset = 0
+        var column = 1
+        let available = storage.count
+        while column < columnCount && column <= Self.recordedColumns && offset + 4 <= available {
+            let i = storage.startIndex + offset
+            let length = Int(Int32(bitPattern: UInt32(storage[i]) << 24 | UInt32(storage[i + 1]) << 16
+                | UInt32(storage[i + 2]) << 8 | UInt32(storage[i + 3])))
+            offset += 4 + max(length, 0)
+            guard offset <= Int(UInt16.max) else { break }
+            layout |= UInt64(offset) << (16 * column)
+            column += 1
+        }
+        self.init(layout: layout, storage: storage)
+    }
+
+    /// A row whose `layout` was recorded earlier (by the decoder, or taken from a row with the
+    /// same column area).
+    @inlinable
+    public init(layout: UInt64, storage: ArraySlice<UInt8>) {
+        self.layout = layout
         self.storage = storage
     }
 
@@ -232,13 +265,23 @@ public struct DataRow: Sendable, Equatable {
         }
     }
 
-    /// The bytes of one column (nil for NULL). Walks the row's lengths (validated when the row
-    /// was decoded) without bounds checks or reference counting; use `forEachColumn` to visit all.
+    /// The bytes of one column (nil for NULL). Starts from the recorded start of the column (or
+    /// of column 3 beyond it) and walks the remaining lengths (validated when the row was decoded)
+    /// without bounds checks or reference counting; use `forEachColumn` to visit all.
     public subscript(column: Int) -> ArraySlice<UInt8>? {
         precondition(column >= 0 && column < columnCount, "column \(column) out of range 0..<\(columnCount)")
-        let (offset, length) = storage.withUnsafeBufferPointer { buffer -> (Int, Int) in
-            var offset = 0
-            var current = 0
+        var offset = 0
+        var current = 0
+        if column > 0 {
+            let known = min(column, Self.recordedColumns)
+            let recorded = Int(UInt16(truncatingIfNeeded: layout >> (16 * known)))
+            if recorded != 0 {
+                offset = recorded
+                current = known
+            }
+        }
+        let length: Int
+        (offset, length) = storage.withUnsafeBufferPointer { buffer -> (Int, Int) in
             while true {
                 let length = Int(Int32(bitPattern: UInt32(buffer[offset]) << 24 | UInt32(buffer[offset + 1]) << 16
                     | UInt32(buffer[offset + 2]) << 8 | UInt32(buffer[offset + 3])))

@@ -20,12 +20,8 @@ extension FrontendMessage {
                 b.appendInt32(c.secretKey)
             }
         case .bind(let bind):
-            Self.encodeBind(
-                portal: bind.portal, statement: bind.statement,
-                parameterFormatCount: bind.parameterFormats.count, parameterFormat: { bind.parameterFormats[$0] },
-                parameterCount: bind.parameters.count, parameterValue: { bind.parameters[$0]?[...] },
-                resultFormatCount: bind.resultFormats.count, resultFormat: { bind.resultFormats[$0] },
-                into: &out)
+            var encoder = BindEncoder()
+            encoder.encode(bind, into: &out)
         case .close(let c):
             out.appendMessage(T.close) { b in
                 b.append(c.target.rawValue)
@@ -84,37 +80,6 @@ extension FrontendMessage {
         case .query(let sql): out.appendMessage(T.query) { $0.appendCString(sql) }
         case .sync: out.appendMessage(T.sync) { _ in }
         case .terminate: out.appendMessage(T.terminate) { _ in }
-        }
-    }
-
-    /// Appends a Bind message given by its parts: format code `i` of each list is
-    /// `parameterFormat(i)` / `resultFormat(i)`, and parameter `i` is `parameterValue(i)` (nil for
-    /// NULL). A driver whose values sit back to back in one buffer writes them from there, with no
-    /// `Bind` value and no array per parameter; `.bind` is encoded here too. The counts are sent as
-    /// given (0 format codes: all text; 1: one code for every column).
-    public static func encodeBind(
-        portal: String, statement: String,
-        parameterFormatCount: Int, parameterFormat: (Int) -> Int16,
-        parameterCount: Int, parameterValue: (Int) -> ArraySlice<UInt8>?,
-        resultFormatCount: Int, resultFormat: (Int) -> Int16,
-        into out: inout [UInt8]
-    ) {
-        out.appendMessage(FrontendMessageType.bind) { b in
-            b.appendCString(portal)
-            b.appendCString(statement)
-            b.appendInt16(Int16(truncatingIfNeeded: parameterFormatCount))
-            for i in 0..<parameterFormatCount { b.appendInt16(parameterFormat(i)) }
-            b.appendInt16(Int16(truncatingIfNeeded: parameterCount))
-            for i in 0..<parameterCount {
-                if let value = parameterValue(i) {
-                    b.appendInt32(Int32(truncatingIfNeeded: value.count))
-                    b.append(contentsOf: value)
-                } else {
-                    b.appendInt32(-1)
-                }
-            }
-            b.appendInt16(Int16(truncatingIfNeeded: resultFormatCount))
-            for i in 0..<resultFormatCount { b.appendInt16(resultFormat(i)) }
         }
     }
 

@@ -127,6 +127,17 @@ private final class MessageCounter: MessageTracer, @unchecked Sendable {
         }
     }
 
+    /// Unnamed statements all bind statement "": the Bind encoder must not reuse the previous
+    /// query's result format codes when only the statement name repeats.
+    @Test func unnamedPipelineKeepsEachQuerysResultFormats() throws {
+        let options = ConnectionOptions(statementCacheMode: .unnamed, binaryResultTypes: { $0 == .int4 })
+        let c = try connect(options)
+        let results = try c.pipeline([q("SELECT 7::int4"), q("SELECT 42::int8"), q("SELECT 8::int4")])
+        #expect(int32(try results[0].get().rows[0].bytes(at: 0)) == 7)
+        #expect(try results[1].get().rows[0][0] == "42")
+        #expect(int32(try results[2].get().rows[0].bytes(at: 0)) == 8)
+    }
+
     @Test func recoversFromDiscardAllAndDeallocate() throws {
         let c = try connect()
         _ = try c.query(q("SELECT $1::int4", "1"))
