@@ -325,65 +325,74 @@ extension Connection {
         // Added to `rowsReceived` once (no class property access per row).
         defer { rowsReceived &+= UInt64(rowsDelivered) }
         var copyInRefused = Set<Int>()
-        while !done {
-            events.removeAll(keepingCapacity: true)
-            let message = try receive()
-            do throws(ProtocolError) { try machine.receive(message, into: &events) } catch { throw fail(.protocolViolation(error)) }
-            for event in events {
-                switch event {
-                case .row(let data, let tag):
-                    guard let columns = items[tag].columns, columns.count == data.columnCount else {
-                        throw fail(.protocolViolation(.malformed(message: "DataRow", reason: "\(data.columnCount) columns where the statement describes \(items[tag].columns?.count ?? 0)")))
-                    }
-                    rowsDelivered += 1
-                    onRow(tag, Row(columns: columns, data: data))
-                case .commandComplete(let c, let tag):
-                    noteCommandForStatementCache(c)
-                    var commandTag = c.tag
-                    // After a suspended portal the server counts only the last Execute's rows;
-                    // report the whole result's count instead.
-                    if chunked, c.command == "SELECT" { commandTag = "SELECT \(rowsDelivered)" }
-                    items[tag].result = .success(QueryOutcome(columns: items[tag].columns, commandTag: commandTag))
-                    if chunked { send(.sync); machine.enqueue(.sync, tag: items.count); try flush() }
-                case .emptyQuery(let tag):
-                    items[tag].result = .success(QueryOutcome(columns: nil, commandTag: ""))
-                    if chunked { send(.sync); machine.enqueue(.sync, tag: items.count); try flush() }
-                case .portalSuspended:
-                    send(.execute(Execute(portal: "", maxRows: Int32(clamping: fetchSize))))
-                    send(.flush)
-                    machine.enqueue(.execute, tag: 0)
-                    try flush()
-                case .error(let fields, let tag):
-                    if tag >= 0 && tag < items.count {
-                        if failedIndex == nil { failedIndex = tag }
-                        // The server's answer to our CopyFail is reported as the client-side
-                        // misuse it is, not as the 57014 it comes with.
-                        items[tag].result = .failure(copyInRefused.contains(tag)
-                            ? .invalidUsage(Connection.copyInRefusal(in: "query()"))
-                            : .server(ServerError(fields: fields)))
-                    }
-                    if chunked, machine.pendingStepCount == 0 {
-                        send(.sync); machine.enqueue(.sync, tag: items.count); try flush()
-                    }
-                case .skipped(_, let tag):
-                    if tag >= 0 && tag < items.count, items[tag].result == nil { items[tag].result = .failure(.pipelineAborted(index: tag, failedIndex: failedIndex)) }
-                case .copyIn(_, let tag):
-                    copyInRefused.insert(tag)
-                    send(.copyFail(message: Connection.copyInRefusal(in: "query()")))
-                    // The server ignores a Sync that arrives in copy-in mode: when the COPY was the
-                    // last statement, the batch's Sync was swallowed so, as libpq does after
-                    // PQputCopyEnd, send another for the ReadyForQuery the batch awaits. (Had
-                    // other statements followed, their messages ended the copy with an error and
-                    // the batch's Sync still stands.)
-                    if !chunked && tag == lastExecuted { send(.sync) }
-                    try flush()
-                case .ready(let status, _):
-                    stateLock.withLock { _transactionStatus = status }
-                    done = !machine.hasPendingSteps
-                default:
-                    break
+        // Each event of the batch; most messages produce exactly one, handled without an array.
+        func handle(_ event: ExtendedQueryStateMachine.Event) throws(PostgresError) {
+            switch event {
+            case .row(let data, let tag):
+                guard let columns = items[tag].columns, columns.count == data.columnCount else {
+                    throw fail(.protocolViolation(.malformed(message: "DataRow", reason: "\(data.columnCount) columns where the statement describes \(items[tag].columns?.count ?? 0)")))
                 }
+                rowsDelivered += 1
+                onRow(tag, Row(columns: columns, data: data))
+            case .commandComplete(let c, let tag):
+                noteCommandForStatementCache(c)
+                var commandTag = c.tag
+                // After a suspended portal the server counts only the last Execute's rows;
+                // report the whole result's count instead.
+                if chunked, c.command == "SELECT" { commandTag = "SELECT \(rowsDelivered)" }
+                items[tag].result = .success(QueryOutcome(columns: items[tag].columns, commandTag: commandTag))
+                if chunked { send(.sync); machine.enqueue(.sync, tag: items.count); try flush() }
+            case .emptyQuery(let tag):
+                items[tag].result = .success(QueryOutcome(columns: nil, commandTag: ""))
+                if chunked { send(.sync); machine.enqueue(.sync, tag: items.count); try flush() }
+            case .portalSuspended:
+                send(.execute(Execute(portal: "", maxRows: Int32(clamping: fetchSize))))
+                send(.flush)
+                machine.enqueue(.execute, tag: 0)
+                try flush()
+            case .error(let fields, let tag):
+                if tag >= 0 && tag < items.count {
+                    if failedIndex == nil { failedIndex = tag }
+                    // The server's answer to our CopyFail is reported as the client-side
+                    // misuse it is, not as the 57014 it comes with.
+                    items[tag].result = .failure(copyInRefused.contains(tag)
+                        ? .invalidUsage(Connection.copyInRefusal(in: "query()"))
+                        : .server(ServerError(fields: fields)))
+                }
+                if chunked, machine.pendingStepCount == 0 {
+                    send(.sync); machine.enqueue(.sync, tag: items.count); try flush()
+                }
+            case .skipped(_, let tag):
+                if tag >= 0 && tag < items.count, items[tag].result == nil { items[tag].result = .failure(.pipelineAborted(index: tag, failedIndex: failedIndex)) }
+            case .copyIn(_, let tag):
+                copyInRefused.insert(tag)
+                send(.copyFail(message: Connection.copyInRefusal(in: "query()")))
+                // The server ignores a Sync that arrives in copy-in mode: when the COPY was the
+                // last statement, the batch's Sync was swallowed so, as libpq does after
+                // PQputCopyEnd, send another for the ReadyForQuery the batch awaits. (Had
+                // other statements followed, their messages ended the copy with an error and
+                // the batch's Sync still stands.)
+                if !chunked && tag == lastExecuted { send(.sync) }
+                try flush()
+            case .ready(let status, _):
+                stateLock.withLock { _transactionStatus = status }
+                done = !machine.hasPendingSteps
+            default:
+                break
             }
+        }
+        while !done {
+            let message = try receive()
+            let single: ExtendedQueryStateMachine.Event?
+            do throws(ProtocolError) { single = try machine.receive(message) } catch { throw fail(.protocolViolation(error)) }
+            if let single {
+                try handle(single)
+                continue
+            }
+            // An ErrorResponse: its error, then a skipped event per step discarded.
+            events.removeAll(keepingCapacity: true)
+            do throws(ProtocolError) { try machine.receive(message, into: &events) } catch { throw fail(.protocolViolation(error)) }
+            for event in events { try handle(event) }
         }
     }
 

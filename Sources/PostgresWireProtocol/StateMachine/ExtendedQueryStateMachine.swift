@@ -82,10 +82,26 @@ public struct ExtendedQueryStateMachine: Sendable {
     /// Handles one server message; most produce one event, an ErrorResponse produces the error
     /// followed by a `.skipped` event for every step discarded up to the Sync.
     public mutating func receive(_ message: BackendMessage, into events: inout [Event]) throws(ProtocolError) {
+        if case .errorResponse(let f) = message {
+            try receiveError(f, into: &events)
+        } else {
+            events.append(try receiveOther(message))
+        }
+    }
+
+    /// The one event of a message that is not an ErrorResponse (the common case: a caller
+    /// handles it without an events array); nil, with nothing changed, for an ErrorResponse,
+    /// which may end several steps: pass that one to `receive(_:into:)`.
+    public mutating func receive(_ message: BackendMessage) throws(ProtocolError) -> Event? {
+        if case .errorResponse = message { return nil }
+        return try receiveOther(message)
+    }
+
+    private mutating func receiveOther(_ message: BackendMessage) throws(ProtocolError) -> Event {
         switch message {
-        case .noticeResponse(let f): events.append(.notice(f)); return
-        case .parameterStatus(let p): events.append(.parameterStatus(p)); return
-        case .notificationResponse(let n): events.append(.notification(n)); return
+        case .noticeResponse(let f): return .notice(f)
+        case .parameterStatus(let p): return .parameterStatus(p)
+        case .notificationResponse(let n): return .notification(n)
         default: break
         }
         guard let pending = current else {
@@ -94,60 +110,70 @@ public struct ExtendedQueryStateMachine: Sendable {
         let tag = pending.tag
         switch (pending.step, message) {
         case (.parse, .parseComplete):
-            pop(); events.append(.parseComplete(tag: tag))
+            pop(); return .parseComplete(tag: tag)
         case (.describeStatement, .parameterDescription(let oids)) where !awaitingRowDescription:
             awaitingRowDescription = true
-            events.append(.parameterDescription(oids, tag: tag))
+            return .parameterDescription(oids, tag: tag)
         case (.describeStatement, .rowDescription(let d)) where awaitingRowDescription:
             awaitingRowDescription = false
-            pop(); events.append(.rowDescription(d, tag: tag))
+            pop(); return .rowDescription(d, tag: tag)
         case (.describeStatement, .noData) where awaitingRowDescription:
             awaitingRowDescription = false
-            pop(); events.append(.rowDescription(nil, tag: tag))
+            pop(); return .rowDescription(nil, tag: tag)
         case (.describePortal, .rowDescription(let d)):
-            pop(); events.append(.rowDescription(d, tag: tag))
+            pop(); return .rowDescription(d, tag: tag)
         case (.describePortal, .noData):
-            pop(); events.append(.rowDescription(nil, tag: tag))
+            pop(); return .rowDescription(nil, tag: tag)
         case (.bind, .bindComplete):
-            pop(); events.append(.bindComplete(tag: tag))
+            pop(); return .bindComplete(tag: tag)
         case (.execute, .dataRow(let row)) where copy == .none:
-            events.append(.row(row, tag: tag))
+            return .row(row, tag: tag)
         case (.execute, .commandComplete(let c)) where copy != .out:
             copy = .none
-            pop(); events.append(.commandComplete(c, tag: tag))
+            pop(); return .commandComplete(c, tag: tag)
         case (.execute, .emptyQueryResponse) where copy == .none:
-            pop(); events.append(.emptyQuery(tag: tag))
+            pop(); return .emptyQuery(tag: tag)
         case (.execute, .portalSuspended) where copy == .none:
-            pop(); events.append(.portalSuspended(tag: tag))
+            pop(); return .portalSuspended(tag: tag)
         case (.execute, .copyInResponse(let c)) where copy == .none:
             copy = .in
-            events.append(.copyIn(c, tag: tag))
+            return .copyIn(c, tag: tag)
         case (.execute, .copyOutResponse(let c)) where copy == .none:
             copy = .out
-            events.append(.copyOut(c, tag: tag))
+            return .copyOut(c, tag: tag)
         case (.execute, .copyData(let d)) where copy == .out:
-            events.append(.copyData(d, tag: tag))
+            return .copyData(d, tag: tag)
         case (.execute, .copyDone) where copy == .out:
             copy = .outDone
-            events.append(.copyDone(tag: tag))
+            return .copyDone(tag: tag)
         case (.close, .closeComplete):
-            pop(); events.append(.closeComplete(tag: tag))
+            pop(); return .closeComplete(tag: tag)
         case (.sync, .readyForQuery(let status)):
-            pop(); events.append(.ready(status, tag: tag))
-        case (.sync, .errorResponse(let f)):
-            // An error reported at Sync itself (e.g. a failed COMMIT of an implicit transaction).
-            events.append(.error(f, tag: tag))
-        case (_, .errorResponse(let f)) where pending.step != .sync:
-            awaitingRowDescription = false
-            copy = .none
-            pop()
-            events.append(.error(f, tag: tag))
-            while let next = current, next.step != .sync {
-                pop()
-                events.append(.skipped(next.step, tag: next.tag))
-            }
+            pop(); return .ready(status, tag: tag)
         default:
             throw .unexpectedMessage(message: message.name, state: "awaiting the response to \(pending.step)")
+        }
+    }
+
+    /// An ErrorResponse: at Sync, the Sync's own error; else the error of the head step, then a
+    /// `.skipped` event for every step discarded up to the Sync.
+    private mutating func receiveError(_ f: DiagnosticFields, into events: inout [Event]) throws(ProtocolError) {
+        guard let pending = current else {
+            throw .unexpectedMessage(message: BackendMessage.errorResponse(f).name, state: "no extended-query step is pending")
+        }
+        let tag = pending.tag
+        if pending.step == .sync {
+            // An error reported at Sync itself (e.g. a failed COMMIT of an implicit transaction).
+            events.append(.error(f, tag: tag))
+            return
+        }
+        awaitingRowDescription = false
+        copy = .none
+        pop()
+        events.append(.error(f, tag: tag))
+        while let next = current, next.step != .sync {
+            pop()
+            events.append(.skipped(next.step, tag: next.tag))
         }
     }
 }
