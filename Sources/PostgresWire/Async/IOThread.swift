@@ -19,7 +19,7 @@ final class ClosureJob: IOJob, @unchecked Sendable {
 }
 
 /// A dedicated thread that runs blocking jobs in order, so blocking socket I/O never runs on
-/// Swift concurrency's cooperative pool.
+/// Swift concurrency's cooperative pool. It starts with the first job (or idle handler).
 ///
 /// The hand-off: `submit` queues the job under a lock and signals the condition only when the
 /// thread sleeps. After a job the thread keeps polling the queue for `spinNanoseconds` before it
@@ -53,7 +53,23 @@ final class IOThread: @unchecked Sendable {
     /// touched pages count in RSS (256 KiB measured no different in W7).
     static let stackSize = 1 << 20
 
+    /// The thread's name; the thread starts with the first job or idle handler (an idle
+    /// connection that never ran anything costs no thread).
+    private let name: String
+    private var started = false
+
     init(name: String) {
+        self.name = name
+    }
+
+    /// Marks the thread started; true if the caller must start it (callers hold `condition`).
+    private func claimStart() -> Bool {
+        if started { return false }
+        started = true
+        return true
+    }
+
+    private func startThread() {
         let thread = Thread { [self] in self.loop() }
         thread.name = name
         thread.stackSize = Self.stackSize
@@ -80,7 +96,9 @@ final class IOThread: @unchecked Sendable {
         jobs.append(job)
         if sleeping { condition.signal() }
         wakeIdleHandler()
+        let start = claimStart()
         condition.unlock()
+        if start { startThread() }
         return true
     }
 
@@ -99,7 +117,11 @@ final class IOThread: @unchecked Sendable {
     @discardableResult
     func setIdleHandler(_ handler: (@Sendable (Int32) -> Void)?) -> Bool {
         condition.lock()
-        defer { condition.unlock() }
+        var start = false
+        defer {
+            condition.unlock()
+            if start { startThread() }
+        }
         if stopped && handler != nil { return false }
         if handler != nil && wakeUpPipe == nil {
             var fds: [Int32] = [-1, -1]
@@ -113,6 +135,7 @@ final class IOThread: @unchecked Sendable {
         idleHandler = handler
         condition.signal()
         wakeIdleHandler()
+        if handler != nil { start = claimStart() }
         return true
     }
 
