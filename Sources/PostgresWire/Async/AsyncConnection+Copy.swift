@@ -58,7 +58,7 @@ extension AsyncConnection {
         try openStream.check()
         let channel = CopyInChannel(capacity: Swift.max(1, bufferedChunks))
         let outcome = JobOutcome<Int>()
-        let gate = CancelGate()
+        let gate = CancelGate(condition: io.gateCondition)
         let connection = self.connection
         let submitted = io.submit {
             if channel.failedBeforeStart || !gate.begin() {

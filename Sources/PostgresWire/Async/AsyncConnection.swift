@@ -66,23 +66,25 @@ public final class AsyncConnection: Sendable {
 
     /// `withConnection` without the open-stream check.
     func runOnIOThread<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
-        let gate = CancelGate()
+        try await run(BodyJob(connection: connection, condition: io.gateCondition, body))
+    }
+
+    /// Queues `job` on the I/O thread and suspends until it resumes the task with its result.
+    /// Task cancellation while it runs sends a CancelRequest (before it starts: the job is skipped
+    /// and throws `CancellationError`).
+    func run<T: Sendable>(_ job: AwaitedJob<T>) async throws -> T {
         let connection = self.connection
+        let io = self.io
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
-                let submitted = io.submit {
-                    guard gate.begin() else {
-                        continuation.resume(throwing: CancellationError())
-                        return
-                    }
-                    let result = Result { try body(connection) }.mapError { DatabaseError.wrap($0) as Error }
-                    gate.end()
-                    continuation.resume(with: result)
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<T, Error>) in
+                job.continuation = continuation
+                if !io.submit(job) {
+                    job.continuation = nil
+                    continuation.resume(throwing: PostgresError.connectionClosed("connection is closed"))
                 }
-                if !submitted { continuation.resume(throwing: PostgresError.connectionClosed("connection is closed")) }
             }
         } onCancel: {
-            gate.cancelIfRunning(connection)
+            job.cancelIfRunning(connection)
         }
     }
 
@@ -91,7 +93,9 @@ public final class AsyncConnection: Sendable {
     /// Runs a query built by interpolation (values become parameters) and collects its rows.
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> QueryResult {
-        try await withConnection { try $0.query(query) }
+        try Task.checkCancellation()
+        try openStream.check()
+        return try await run(QueryJob(connection: connection, condition: io.gateCondition, query))
     }
 
     /// Runs a statement with `$n` parameters given as Swift values (`[1, "x", nil]`).
@@ -140,7 +144,7 @@ public final class AsyncConnection: Sendable {
             return lease
         }
         let connection = self.connection
-        let gate = CancelGate()
+        let gate = CancelGate(condition: io.gateCondition)
         // The consumer cancelled or left while the job runs: stop the server when that cannot
         // hurt an open transaction (inside one, the job drains the rest).
         let stopServer: @Sendable () -> Void = {
@@ -246,4 +250,61 @@ public struct RowStream: AsyncSequence, Sendable {
             return Row(columns: columns, data: DataRow(columnCount: cursor.columnCount, storage: storage))
         }
     }
+}
+
+/// A job whose result resumes an awaiting task (see `AsyncConnection.run`): it is skipped when
+/// the task was cancelled before it started, and its errors become `DatabaseError`s.
+class AwaitedJob<T: Sendable>: IOJob, @unchecked Sendable {
+    let connection: Connection
+    /// Set before the job is queued; resumed exactly once.
+    var continuation: UnsafeContinuation<T, Error>?
+
+    init(connection: Connection, condition: NSCondition) {
+        self.connection = connection
+        super.init(condition: condition)
+    }
+
+    /// The blocking work (subclasses).
+    func work() throws -> T { fatalError("AwaitedJob.work must be overridden") }
+
+    override final func run() {
+        guard let continuation else { return }
+        self.continuation = nil
+        guard begin() else {
+            continuation.resume(throwing: CancellationError())
+            return
+        }
+        let result: Result<T, Error>
+        do {
+            result = .success(try work())
+        } catch {
+            result = .failure(DatabaseError.wrap(error))
+        }
+        end()
+        continuation.resume(with: result)
+    }
+}
+
+/// `withConnection`'s job: a closure over the blocking connection.
+final class BodyJob<T: Sendable>: AwaitedJob<T>, @unchecked Sendable {
+    private let body: @Sendable (Connection) throws -> T
+
+    init(connection: Connection, condition: NSCondition, _ body: @escaping @Sendable (Connection) throws -> T) {
+        self.body = body
+        super.init(connection: connection, condition: condition)
+    }
+
+    override func work() throws -> T { try body(connection) }
+}
+
+/// `query`'s job, without a closure: the query is a field.
+final class QueryJob: AwaitedJob<QueryResult>, @unchecked Sendable {
+    private let query: PostgresQuery
+
+    init(connection: Connection, condition: NSCondition, _ query: PostgresQuery) {
+        self.query = query
+        super.init(connection: connection, condition: condition)
+    }
+
+    override func work() throws -> QueryResult { try connection.query(query) }
 }

@@ -7,27 +7,35 @@ import Foundation
 /// the operation began) is ignored by the server, so while the operation still runs the request
 /// is repeated every `resendInterval` (at most `maximumRequests` in all): a cancelled task never
 /// waits for a long query to finish on its own.
-final class CancelGate: @unchecked Sendable {
-    private let condition = NSCondition()
+///
+/// A gate costs one small object and no lock of its own: the state is guarded by a condition
+/// shared by the gates of one connection (`IOThread.gateCondition`), so an operation that is not
+/// cancelled allocates nothing else and never sleeps here. Jobs of the I/O thread are gates
+/// themselves (`IOJob`).
+class CancelGate: @unchecked Sendable {
+    private let condition: NSCondition
     private var running = false
     private var over = false
+    /// A Dispatch thread sends CancelRequests (`end()` waits for it to stop).
     private var sending = false
-    private let group = DispatchGroup()
     static let resendInterval: TimeInterval = 0.5
     static let maximumRequests = 20
 
+    /// A gate whose state is guarded by `condition` (one per connection).
+    init(condition: NSCondition) { self.condition = condition }
+
     /// I/O thread: the operation starts; false if it was cancelled before.
-    func begin() -> Bool {
-        condition.withLock {
-            if over { return false }
-            running = true
-            return true
-        }
+    final func begin() -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        if over { return false }
+        running = true
+        return true
     }
 
     /// Any thread: sends CancelRequests (from a Dispatch thread) while the operation runs; a
     /// cancellation before it started makes `begin()` return false.
-    func cancelIfRunning(_ connection: Connection) {
+    final func cancelIfRunning(_ connection: Connection) {
         condition.lock()
         if !running {
             over = true
@@ -39,7 +47,6 @@ final class CancelGate: @unchecked Sendable {
             return
         }
         sending = true
-        group.enter()
         condition.unlock()
         DispatchQueue.global().async { [self] in
             for _ in 0..<Self.maximumRequests {
@@ -51,17 +58,22 @@ final class CancelGate: @unchecked Sendable {
                 condition.unlock()
                 if done { break }
             }
-            group.leave()
+            condition.lock()
+            sending = false
+            condition.broadcast()
+            condition.unlock()
         }
     }
 
     /// I/O thread: the operation is over; waits for a CancelRequest in flight.
-    func end() {
-        condition.withLock {
-            running = false
-            over = true
+    final func end() {
+        condition.lock()
+        running = false
+        over = true
+        if sending {
             condition.broadcast()
+            while sending { condition.wait() }
         }
-        group.wait()
+        condition.unlock()
     }
 }

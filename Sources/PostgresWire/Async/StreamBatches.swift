@@ -354,6 +354,9 @@ final class OpenStreamRegistry: @unchecked Sendable {
         lock.withLock { if open === channel { open = nil } }
     }
 
+    /// Whether a stream is being iterated.
+    var isOpen: Bool { lock.withLock { open != nil } }
+
     /// Throws the "busy" error if a stream is open.
     func check() throws(DatabaseError) {
         if lock.withLock({ open != nil }) { throw Self.busyError }

@@ -221,6 +221,13 @@ extension Connection {
         closeAllCursors()
         if transactionStatus != .idle { try asDatabaseError { try simpleQuery("ROLLBACK") } }
         if discardAll { try asDatabaseError { try simpleQuery("DISCARD ALL") } }
+        resetSessionState()
+    }
+
+    /// The client-side part of `resetSession` (no I/O): cursors closed, autocommit and
+    /// transaction characteristics back to their defaults.
+    func resetSessionState() {
+        closeAllCursors()
         stateLock.withLock {
             let generation = dbapi.cursorGeneration
             let counter = dbapi.cursorCounter

@@ -113,6 +113,13 @@ public final class AsyncConnectionPool: Sendable {
             return
         }
         let discardAll = configuration.discardAllOnRelease
+        if !discardAll, connection.transactionStatus == .idle, !connection.openStream.isOpen {
+            // Nothing to send to the server: reset the client-side session state here, without
+            // a task and a round trip through the I/O thread.
+            connection.connection.resetSessionState()
+            core.release(entry)
+            return
+        }
         do {
             // Even from a cancelled task, the reset must run.
             try await Task { try await connection.withConnection { try $0.resetSession(discardAll: discardAll) } }.value
@@ -156,33 +163,40 @@ public final class AsyncConnectionPool: Sendable {
 
     private func waitForGrant() async throws -> PoolCore<AsyncConnection>.Grant {
         let core = self.core
+        // An idle connection (or a free slot) at hand: no continuation, waiter or timer.
+        if let grant = core.acquire(nil) { return grant }
         let metrics = self.metrics
-        let holder = WaiterHolder()
+        let box = GrantContinuation()
+        let waiter = PoolCore<AsyncConnection>.Waiter { grant in box.resume(grant) }
         return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<PoolCore<AsyncConnection>.Grant, Never>) in
-                let waiter = PoolCore<AsyncConnection>.Waiter { grant in continuation.resume(returning: grant) }
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<PoolCore<AsyncConnection>.Grant, Never>) in
+                box.continuation = continuation
                 if let grant = core.acquire(waiter) {
-                    continuation.resume(returning: grant)
+                    box.resume(grant)
                     return
                 }
-                holder.set(waiter)
                 metrics?.update(core.stats)
-                Self.scheduleTimeout(waiter, core: core, after: core.configuration.acquireTimeout, metrics: metrics)
+                if core.armWaiterTimer() { Self.scheduleWaiterTimer(core: core, after: core.configuration.acquireTimeout, metrics: metrics) }
                 if Task.isCancelled, core.removeWaiter(waiter, timedOut: false) { waiter.deliver(.failed(CancellationError())) }
             }
         } onCancel: {
-            if let waiter = holder.get(), core.removeWaiter(waiter, timedOut: false) { waiter.deliver(.failed(CancellationError())) }
+            if core.removeWaiter(waiter, timedOut: false) { waiter.deliver(.failed(CancellationError())) }
         }
     }
 
-    /// Fails the waiter with the timeout error once the core's clock passes its deadline.
-    private static func scheduleTimeout(_ waiter: PoolCore<AsyncConnection>.Waiter, core: PoolCore<AsyncConnection>, after seconds: Double, metrics: PoolMetrics?) {
-        DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
-            switch core.timeOut(waiter) {
-            case .notYet(let left): scheduleTimeout(waiter, core: core, after: left, metrics: metrics)
-            case .timedOut: metrics?.timeouts.increment()
-            case .served: break
+    /// The pool's one timer for the waiters' deadlines (one armed at a time, re-armed for the
+    /// next deadline): fails each waiter whose deadline passed with the timeout error.
+    private static func scheduleWaiterTimer(core: PoolCore<AsyncConnection>, after seconds: Double, metrics: PoolMetrics?) {
+        DispatchQueue.global().asyncAfter(deadline: .now() + Swift.max(0, seconds)) {
+            let (expired, next) = core.expireWaiters()
+            if !expired.isEmpty {
+                let error = core.timeoutError()
+                for waiter in expired {
+                    metrics?.timeouts.increment()
+                    waiter.deliver(.failed(error))
+                }
             }
+            if let next { scheduleWaiterTimer(core: core, after: next, metrics: metrics) }
         }
     }
 
@@ -222,12 +236,15 @@ public final class AsyncConnectionPool: Sendable {
     }
 }
 
-/// Holds a waiter for the cancellation handler.
-final class WaiterHolder: @unchecked Sendable {
-    private let lock = NSLock()
-    private var waiter: PoolCore<AsyncConnection>.Waiter?
-    func set(_ w: PoolCore<AsyncConnection>.Waiter) { lock.withLock { waiter = w } }
-    func get() -> PoolCore<AsyncConnection>.Waiter? { lock.withLock { waiter } }
+/// The continuation of a task waiting for a grant (set before its waiter is queued; resumed once).
+final class GrantContinuation: @unchecked Sendable {
+    var continuation: UnsafeContinuation<PoolCore<AsyncConnection>.Grant, Never>?
+
+    func resume(_ grant: PoolCore<AsyncConnection>.Grant) {
+        let c = continuation
+        continuation = nil
+        c?.resume(returning: grant)
+    }
 }
 
 /// A background thread that runs `round` every `interval` seconds until stopped.

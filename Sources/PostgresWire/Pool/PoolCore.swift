@@ -122,6 +122,8 @@ final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
     private var timedOut = 0
     private var discarded = 0
     private(set) var closing = false
+    /// Whether a timer for the waiters' deadlines is armed (the async pool's one timer chain).
+    private var waiterTimerArmed = false
     private let drained = NSCondition()
     let clock: any PoolClock
 
@@ -143,8 +145,9 @@ final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
         }
     }
 
-    /// Tries to grant at once; otherwise enqueues `waiter` (FIFO) and returns nil.
-    func acquire(_ waiter: Waiter) -> Grant? {
+    /// Tries to grant at once; otherwise enqueues `waiter` (FIFO) and returns nil (without a
+    /// waiter: only tries).
+    func acquire(_ waiter: Waiter?) -> Grant? {
         lock.withLock {
             if closing { return .failed(PostgresError.connectionClosed("the pool is closed")) }
             if waiters.isEmpty {
@@ -159,6 +162,7 @@ final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
                     return .create
                 }
             }
+            guard let waiter else { return nil }
             let (deadline, overflow) = clock.nanoseconds().addingReportingOverflow(Self.nanoseconds(configuration.acquireTimeout))
             waiter.deadline = overflow ? .max : deadline
             waiters.append(waiter)
@@ -190,6 +194,35 @@ final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
         }
         if check == .timedOut { waiter.deliver(.failed(timeoutError())) }
         return check
+    }
+
+    /// After queueing a waiter: true if the caller must arm the waiters' timer (none is armed
+    /// and a waiter is queued). The timer then calls `expireWaiters` (see `AsyncConnectionPool`).
+    func armWaiterTimer() -> Bool {
+        lock.withLock {
+            guard !waiterTimerArmed, !waiters.isEmpty else { return false }
+            waiterTimerArmed = true
+            return true
+        }
+    }
+
+    /// The waiters' timer fired: removes the waiters whose deadline passed (they are counted as
+    /// timed out; the caller delivers the timeout error to them) and returns the seconds until
+    /// the next deadline, nil when no waiter is left (the timer is then disarmed).
+    func expireWaiters() -> (expired: [Waiter], next: Double?) {
+        lock.withLock {
+            let now = clock.nanoseconds()
+            var expired: [Waiter] = []
+            waiters.removeAll { waiter in
+                guard waiter.deadline <= now else { return false }
+                expired.append(waiter)
+                return true
+            }
+            timedOut += expired.count
+            let next = waiters.map(\.deadline).min().map { Double($0 &- now) / 1e9 }
+            waiterTimerArmed = next != nil
+            return (expired, next)
+        }
     }
 
     /// Records a connection opened in a `.create` slot, now in use by the caller.

@@ -178,6 +178,37 @@ import TestSupport
         #expect(pool.stats.open == 0)
     }
 
+    /// The pool's one waiter timer is re-armed for each later deadline: every waiter of a busy
+    /// pool times out, each about `acquireTimeout` after it started waiting.
+    @Test func asyncPoolTimesOutEveryWaiter() async throws {
+        let pool = try AsyncConnectionPool(dbapiTestDSN(), configuration: PoolConfiguration(maxConnections: 1, acquireTimeout: 0.3))
+        let held = try await pool.acquire()
+        let waits = try await withThrowingTaskGroup(of: TimeInterval.self) { group in
+            for i in 0..<4 {
+                group.addTask {
+                    try await Task.sleep(nanoseconds: UInt64(i) * 100_000_000)
+                    let start = Date()
+                    do {
+                        _ = try await pool.acquire()
+                        Issue.record("expected a timeout")
+                    } catch let e as DatabaseError {
+                        #expect(e.category == .operational)
+                    }
+                    return Date().timeIntervalSince(start)
+                }
+            }
+            var all: [TimeInterval] = []
+            for try await w in group { all.append(w) }
+            return all
+        }
+        #expect(waits.count == 4 && waits.allSatisfy { $0 >= 0.25 && $0 < 10 })
+        #expect(pool.stats.timedOut == 4 && pool.stats.waiters == 0)
+        // A later waiter is served normally once the connection comes back.
+        await pool.release(held)
+        try await pool.withConnection { c in _ = try await c.query("SELECT 1") }
+        #expect(await pool.close(timeout: 5))
+    }
+
     @Test func asyncPoolTimeoutCancellationAndReplacement() async throws {
         let pool = try AsyncConnectionPool(dbapiTestDSN(), configuration: PoolConfiguration(maxConnections: 1, acquireTimeout: 0.3, prePing: true))
         let held = try await pool.acquire()
