@@ -110,13 +110,19 @@ import TestSupport
         let conn = try await Self.connect()
         // Deterministic: the operation runs (so the CancelRequest goes out at once) but its query
         // reaches the server only 300 ms later, when the server has already dropped the request.
+        // The cancellation comes once the operation has begun (waiting for that rather than a fixed
+        // 100 ms: under load the job may start later, and a task cancelled before its operation
+        // begins gets a CancellationError without running it).
         let start = Date()
+        let begun = StartedFlag()
         let task = Task {
             try await conn.withConnection { c in
+                begun.set()
                 Thread.sleep(forTimeInterval: 0.3)
                 return try c.query("SELECT pg_sleep(60)").rows.count
             }
         }
+        while !begun.value { try await Task.sleep(nanoseconds: 5_000_000) }
         try await Task.sleep(nanoseconds: 100_000_000)
         task.cancel()
         let result = await task.result
@@ -241,4 +247,12 @@ import TestSupport
         await killer.close()
         await pool.close()
     }
+}
+
+/// Set once by the operation under test, read by the test's task.
+private final class StartedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var isSet = false
+    func set() { lock.withLock { isSet = true } }
+    var value: Bool { lock.withLock { isSet } }
 }
