@@ -11,18 +11,19 @@ public enum LocalSystem {
         var result: [String: String] = [:]
         var cursor = Platform.environment
         while let entry = cursor.pointee {
-            // Only names starting with PG, LC_ or LANG are of interest.
-            let first = UInt8(bitPattern: entry[0])
-            if first == UInt8(ascii: "P") || first == UInt8(ascii: "L") || first == UInt8(ascii: "H") {
-                let text = String(cString: entry)
-                if let equals = text.firstIndex(of: "=") {
-                    let name = String(text[..<equals])
-                    if name.hasPrefix("PG") || name == "HOME" || name == "LC_ALL" || name == "LC_CTYPE" || name == "LANG" {
-                        result[name] = String(text[text.index(after: equals)...])
-                    }
-                }
-            }
             cursor += 1
+            // Names are compared as bytes; Strings are made only for the variables kept (PATH and
+            // the like are long: decoding them as Characters cost most of a trust connect).
+            guard let equals = strchr(entry, 0x3D) else { continue }  // "="
+            let nameLength = equals - entry
+            let name = UnsafeRawBufferPointer(start: entry, count: nameLength)
+            func named(_ s: StaticString) -> Bool {
+                s.utf8CodeUnitCount == nameLength && memcmp(entry, s.utf8Start, nameLength) == 0
+            }
+            let wanted = (nameLength >= 2 && name[0] == UInt8(ascii: "P") && name[1] == UInt8(ascii: "G"))
+                || named("HOME") || named("LC_ALL") || named("LC_CTYPE") || named("LANG")
+            guard wanted else { continue }
+            result[String(decoding: name, as: UTF8.self)] = String(cString: equals + 1)
         }
         return result
     }
