@@ -911,3 +911,25 @@ extension ConfigurationTests {
         #expect(env["HOME"] == ProcessInfo.processInfo.environment["HOME"])
     }
 }
+
+extension ConfigurationTests {
+    /// The variables libpq reads are picked from the process environment by name: PG*, HOME,
+    /// LC_ALL, LC_CTYPE and LANG, with their values whole (an '=' inside a value stays).
+    @Test func libpqEnvironmentKeepsOnlyTheVariablesLibpqReads() {
+        let suffix = UInt32.random(in: 0...UInt32.max)
+        let kept = "PGWIRE_TEST_\(suffix)"
+        let notKept = "XPGWIRE_TEST_\(suffix)"
+        setenv(kept, "a=b c", 1)
+        setenv(notKept, "x", 1)
+        defer {
+            unsetenv(kept)
+            unsetenv(notKept)
+        }
+        let environment = LocalSystem.libpqEnvironment()
+        #expect(environment[kept] == "a=b c")
+        #expect(environment[notKept] == nil)
+        #expect(environment["PATH"] == nil)
+        #expect(environment["HOME"] == ProcessInfo.processInfo.environment["HOME"])
+        #expect(environment.keys.allSatisfy { $0.hasPrefix("PG") || ["HOME", "LC_ALL", "LC_CTYPE", "LANG"].contains($0) })
+    }
+}
