@@ -190,13 +190,26 @@ extension FinishedInMemorySpan {
         let tracer = InMemoryTracer()
         try await withTracer(tracer) {
             let connection = try await AsyncConnection.connect(try testDSN())
-            let task = Task { try await connection.simpleQuery("SELECT pg_sleep(30)") }
-            try await Task.sleep(nanoseconds: 300_000_000)
+            let marker = uniqueName("cancel")
+            let task = Task { try await connection.simpleQuery("SELECT pg_sleep(30) /* \(marker) */") }
+            // Cancel once the query runs on the server (a fixed sleep was not enough under CI's
+            // load: a task cancelled before its operation begins throws CancellationError and
+            // never runs the query, so there is no query span to look at).
+            let watcher = try Connection.connect(try testDSN())
+            defer { watcher.close() }
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline {
+                let running = try watcher.query(
+                    "SELECT count(*)::int8 FROM pg_stat_activity WHERE state = 'active' AND position(\(marker) in query) > 0 AND pid <> pg_backend_pid()"
+                ).rows.first?.decode(Int.self, at: 0) ?? 0
+                if running > 0 { break }
+                try await Task.sleep(nanoseconds: 20_000_000)
+            }
             task.cancel()
             _ = await task.result
             await connection.close()
         }
-        let span = try #require(tracer.finishedSpans.first { $0.string("db.query.text") == "SELECT pg_sleep(30)" })
+        let span = try #require(tracer.finishedSpans.first { $0.string("db.query.text")?.hasPrefix("SELECT pg_sleep(30)") == true })
         #expect(span.status?.code == .error)
         #expect(span.string("db.response.status_code") == "57014")
     }

@@ -259,7 +259,11 @@ extension Connection {
 
     private func executeStatements(_ queries: [PostgresQuery], _ items: inout [BatchItem], fetchSize: Int,
                                    onRow: (Int, Row) -> Void) throws(PostgresError) {
+        // The connection's machine, taken out for the batch (its queue's storage is reused).
         var machine = ExtendedQueryStateMachine()
+        swap(&machine, &spareMachine)
+        machine.reset()
+        defer { spareMachine = machine }
         // Statements evicted from the cache are closed in the same write as the executions.
         for name in statementsToClose {
             send(.close(Close(target: .statement, name: name)))

@@ -49,6 +49,8 @@ public final class Connection: @unchecked Sendable {
     @exclusivity(unchecked) var statementCache: StatementCache
     /// Statements evicted from the cache, closed with the next batch sent.
     @exclusivity(unchecked) var statementsToClose: [String] = []
+    /// The extended-query state machine a batch takes out and puts back (guarded by `lock`).
+    @exclusivity(unchecked) var spareMachine = ExtendedQueryStateMachine()
     /// Called (guarded by `lock`) by `receive()` before it blocks on the socket for more bytes: a
     /// streaming consumer hands over the rows decoded so far (see `AsyncConnection.rows`).
     @exclusivity(unchecked) var beforeBlockingRead: (() -> Void)?

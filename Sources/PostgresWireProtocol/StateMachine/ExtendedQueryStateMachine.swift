@@ -61,6 +61,15 @@ public struct ExtendedQueryStateMachine: Sendable {
 
     public init() {}
 
+    /// Back to the state of a new machine, keeping the queue's storage (a connection reuses one
+    /// machine for its batches instead of allocating a queue per query).
+    public mutating func reset() {
+        queue.removeAll(keepingCapacity: true)
+        head = 0
+        copy = .none
+        awaitingRowDescription = false
+    }
+
     public var hasPendingSteps: Bool { head < queue.count }
     public var pendingStepCount: Int { queue.count - head }
 
