@@ -16,16 +16,18 @@ extension Row {
         guard index >= 0, index < columns.count, index < count else {
             throw .coding(PostgresCodingError(.missingColumn, type: .unspecified, swiftType: T.self, column: "#\(index)"))
         }
-        let field = columns.fields[index]
-        let type = PostgresDataType(field.dataTypeOID)
+        // The field's type and format are read in place: copying the whole field (its name
+        // included) cost a retain and a release per column decoded.
+        let type = PostgresDataType(columns.fields[index].dataTypeOID)
+        let format: PostgresFormat = columns.fields[index].formatCode == 1 ? .binary : .text
         do {
             if let bytes = bytes(at: index) {
-                return try T.decode(from: bytes, type: type, format: field.formatCode == 1 ? .binary : .text, context: context)
+                return try T.decode(from: bytes, type: type, format: format, context: context)
             }
             return try T.decodeNull(type: type, context: context)
         } catch {
             var e = error
-            e.column = field.name
+            e.column = columns.fields[index].name
             throw .coding(e)
         }
     }
