@@ -272,7 +272,7 @@ struct BenchLoop {
         let limit = self.limit
         let step = batch
         let before = cpuUsage()
-        let start = monotonicNanoseconds()
+        let start = Platform.monotonicNanoseconds()
         let deadline: UInt64? = {
             if case .duration(let s) = limit { return start + UInt64(s * 1e9) }
             return nil
@@ -292,17 +292,17 @@ struct BenchLoop {
                         guard let s = state.claim(step, upTo: n) else { break loop }
                         sequence = s
                     case .duration:
-                        if monotonicNanoseconds() >= deadline! { break loop }
+                        if Platform.monotonicNanoseconds() >= deadline! { break loop }
                         sequence = state.claim(step, upTo: Int.max)!
                     }
-                    let t0 = monotonicNanoseconds()
+                    let t0 = Platform.monotonicNanoseconds()
                     do {
                         done = try body(t, sequence)
                     } catch {
                         state.fail(error)
                         break loop
                     }
-                    latencies.append(monotonicNanoseconds() - t0)
+                    latencies.append(Platform.monotonicNanoseconds() - t0)
                     state.completed(done)
                 }
                 state.addLatencies(latencies)
@@ -315,7 +315,7 @@ struct BenchLoop {
         while group.wait(timeout: .now() + .milliseconds(200)) == .timedOut {
             guard showProgress else { continue }
             let n = state.completedCount
-            let elapsed = Double(monotonicNanoseconds() - start) / 1e9
+            let elapsed = Double(Platform.monotonicNanoseconds() - start) / 1e9
             var line = "\(label): \(n) \(plural(unit)), \(formatRate(Double(n) / max(elapsed, 1e-9)))/s"
             switch limit {
             case .count(let total): line += String(format: ", %.0f%%", Double(n) / Double(total) * 100)
@@ -324,7 +324,7 @@ struct BenchLoop {
             writeStderr("\r\u{1B}[K\(line)")
         }
         if showProgress { writeStderr("\r\u{1B}[K") }
-        let elapsed = Double(monotonicNanoseconds() - start) / 1e9
+        let elapsed = Double(Platform.monotonicNanoseconds() - start) / 1e9
         let after = cpuUsage()
         if let error = state.error {
             // As `pgwire query` reports it: the SQLSTATE, exit status 1 (2 if the connection was lost).
@@ -458,12 +458,6 @@ func formatRate(_ v: Double) -> String {
 
 func formatMicros(_ v: Double) -> String {
     v >= 100 ? String(Int(v.rounded())) : String(format: "%.1f", v)
-}
-
-func monotonicNanoseconds() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
 func cpuUsage() -> (user: Double, system: Double) {

@@ -1,4 +1,5 @@
 import Foundation
+import PostgresWire
 
 /// A one-line progress report on stderr for long commands (COPY): rows and bytes so far and the
 /// rate. Shown only when stderr is a terminal, redrawn at most every `interval` seconds (the first
@@ -22,7 +23,7 @@ final class ProgressLine {
         self.rowWord = rowWord
         self.enabled = enabled
         self.interval = UInt64(interval * 1e9)
-        start = monotonicNanoseconds()
+        start = Platform.monotonicNanoseconds()
         lastDraw = start
     }
 
@@ -31,7 +32,7 @@ final class ProgressLine {
         self.rows += rows
         self.bytes += bytes
         guard enabled else { return }
-        let now = monotonicNanoseconds()
+        let now = Platform.monotonicNanoseconds()
         guard now - lastDraw >= interval else { return }
         lastDraw = now
         drawn = true

@@ -457,23 +457,15 @@ public final class Connection: @unchecked Sendable {
             guard let message = buffered else {
                 // Nothing whole in the buffer: read from the socket, then decode again.
                 beforeBlockingRead?()
-                let n: Int
                 do throws(PostgresError) {
-                    let transport = self.transport
-                    n = try decoder.framer.readInto { buffer throws(PostgresError) in try transport.read(into: buffer, deadline: nil) }
+                    bytesReceived &+= UInt64(try Self.readMore(transport: transport, decoder: &decoder, deadline: nil))
                 } catch {
                     let failed = fail(error)
+                    // A FATAL ErrorResponse just before the socket closed says why (e.g. 57P01
+                    // terminating connection due to administrator command): report it, like libpq.
                     if case .connectionLost = failed, let fatal = lastFatalError { throw .server(fatal) }
                     throw failed
                 }
-                if n == 0 {
-                    let lost = fail(.connectionLost("server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request."))
-                    // A FATAL ErrorResponse just before the socket closed says why (e.g. 57P01
-                    // terminating connection due to administrator command): report it, like libpq.
-                    if let fatal = lastFatalError { throw .server(fatal) }
-                    throw lost
-                }
-                bytesReceived &+= UInt64(n)
                 continue
             }
             switch message {
@@ -561,17 +553,22 @@ public final class Connection: @unchecked Sendable {
                 throw onFailure(.protocolViolation(error))
             }
             beforeRead?()
-            let n: Int
             do throws(PostgresError) {
-                n = try decoder.framer.readInto { buffer throws(PostgresError) in try transport.read(into: buffer, deadline: deadline) }
+                onBytes(try readMore(transport: transport, decoder: &decoder, deadline: deadline))
             } catch {
                 throw onFailure(error)
             }
-            if n > 0 { onBytes(n) }
-            if n == 0 {
-                throw onFailure(.connectionLost("server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request."))
-            }
         }
+    }
+
+    /// One socket read into the decoder's buffer: the number of bytes read (more than zero), or
+    /// `.connectionLost` when the server closed the connection.
+    static func readMore(transport: Transport, decoder: inout BackendMessageDecoder, deadline: Deadline?) throws(PostgresError) -> Int {
+        let n = try decoder.framer.readInto { buffer throws(PostgresError) in try transport.read(into: buffer, deadline: deadline) }
+        if n == 0 {
+            throw .connectionLost("server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.")
+        }
+        return n
     }
 }
 

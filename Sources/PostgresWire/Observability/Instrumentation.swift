@@ -61,11 +61,6 @@ struct ObservationScope: Sendable {
         }
     }
 
-    /// `job`, run inside the scope of the task that calls this (unchanged when there is none).
-    static func wrap(_ job: @escaping @Sendable () -> Void, memo: TracerLookup.LockedMemo? = nil) -> @Sendable () -> Void {
-        guard let scope = capture(memo: memo) else { return job }
-        return { scope.run(job) }
-    }
 }
 
 /// The metrics of one operation name on one connection (successful duration, rows, bytes),
@@ -184,10 +179,6 @@ private final class ConcreteTracerBox<T: Tracer>: TracerBox, @unchecked Sendable
     }
 }
 
-/// A monotonic clock in nanoseconds for operation durations (cheaper than `DispatchTime.now()`).
-@inline(__always)
-func monotonicNanoseconds() -> UInt64 { Platform.monotonicNanoseconds() }
-
 /// Whether `factory` is swift-metrics' no-op backend (a type comparison, not a dynamic cast).
 @inline(__always)
 func isNoOp(_ factory: MetricsFactory) -> Bool {
@@ -254,7 +245,7 @@ struct Observation {
             metrics = OperationMetrics.lookup(operation, factory: factory, in: &connection.operationMetrics)
         }
         return Observation(span: span, recording: recording, metrics: metrics, operation: operation,
-                           start: metrics != nil ? monotonicNanoseconds() : 0,
+                           start: metrics != nil ? Platform.monotonicNanoseconds() : 0,
                            bytesSentAtStart: connection?.bytesSent ?? 0, bytesReceivedAtStart: connection?.bytesReceived ?? 0,
                            rowsAtStart: connection?.rowsReceived ?? 0, metered: metered)
     }
@@ -283,7 +274,7 @@ struct Observation {
         }
         span?.end()
         if let metrics, let connection {
-            let elapsed = Int64(clamping: monotonicNanoseconds() &- start)
+            let elapsed = Int64(clamping: Platform.monotonicNanoseconds() &- start)
             if let failure {
                 var dimensions = [("db.system.name", "postgresql"), ("db.operation.name", operation), ("outcome", "failure"),
                                   ("error.type", failure.type)]
@@ -508,8 +499,8 @@ final class PoolMetrics: Sendable {
     /// Times `body` (a connection being opened) into `db.client.connection.create_time`.
     static func timeCreate<T, E: Error>(_ metrics: PoolMetrics?, _ body: () throws(E) -> T) throws(E) -> T {
         guard let metrics else { return try body() }
-        let start = monotonicNanoseconds()
-        defer { metrics.createTime.recordNanoseconds(Int64(clamping: monotonicNanoseconds() &- start)) }
+        let start = Platform.monotonicNanoseconds()
+        defer { metrics.createTime.recordNanoseconds(Int64(clamping: Platform.monotonicNanoseconds() &- start)) }
         return try body()
     }
 }

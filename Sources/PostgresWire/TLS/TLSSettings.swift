@@ -60,6 +60,35 @@ struct TLSSettings: Sendable {
     }
 }
 
+/// The files a context may load, with libpq's `~/.postgresql/` defaults applied (the home
+/// directory is looked up only when a default is needed): the one place their paths are made,
+/// for `TLSContextBuilder.configure` and for the cache key that watches them.
+struct TLSFiles: Hashable {
+    /// `sslrootcert` or `~/.postgresql/root.crt`; nil for `system` or without a home directory.
+    let rootCertificate: String?
+    /// `sslcrl`, or `~/.postgresql/root.crl` when neither `sslcrl` nor `sslcrldir` is given.
+    let crlFile: String?
+    let crlDirectory: String?
+    /// `sslcert` or `~/.postgresql/postgresql.crt`.
+    let clientCertificate: String?
+    /// `sslkey` or `~/.postgresql/postgresql.key`.
+    let clientKey: String?
+
+    init(_ s: TLSSettings) {
+        let needsHome = s.rootCertificate == nil || s.clientCertificate == nil || s.clientKey == nil
+            || (s.crlFile == nil && s.crlDirectory == nil)
+        let home = needsHome ? s.resolvedHomeDirectory : nil
+        func inHome(_ name: String) -> String? { home.map { $0 + "/.postgresql/" + name } }
+        rootCertificate = s.rootCertificate == "system" ? nil : s.rootCertificate ?? inHome("root.crt")
+        crlFile = s.crlFile ?? (s.crlDirectory == nil ? inHome("root.crl") : nil)
+        crlDirectory = s.crlDirectory
+        clientCertificate = s.clientCertificate ?? inHome("postgresql.crt")
+        clientKey = s.clientKey ?? inHome("postgresql.key")
+    }
+
+    var all: [String?] { [rootCertificate, crlFile, crlDirectory, clientCertificate, clientKey] }
+}
+
 /// Builds the per-connection SSL_CTX, following libpq's initialize_SSL: protocol bounds, root
 /// certificates (and CRLs) when a root file exists or sslmode demands one, the client certificate
 /// and key (with libpq's key-file permission check), ALPN.
@@ -71,30 +100,21 @@ enum TLSContextBuilder {
         }
         // A context is built once per distinct configuration and reused while the files it
         // loaded are unchanged (see `TLSContextCache`); the caller owns one reference.
-        let key = TLSContextCache.Key(settings)
+        let files = TLSFiles(settings)
+        let key = TLSContextCache.Key(settings, files: files)
         if let cached = TLSContextCache.shared.context(for: key) { return cached }
         ERR_clear_error()
         guard let context = SSL_CTX_new(TLS_client_method()) else {
             throw failure("could not create SSL context: \(TLSErrors.describe(ERR_get_error()))")
         }
         do throws(PostgresError) {
-            try configure(context, settings, failure: failure)
+            try configure(context, settings, files: files, failure: failure)
         } catch {
             SSL_CTX_free(context)
             throw error
         }
         TLSContextCache.shared.store(context, for: key)
         return context
-    }
-
-    /// The files `configure` may load for `settings`: root certificates, CRL, client certificate
-    /// and key (nil where the setting names none and no home directory is known).
-    static func consultedFiles(_ settings: TLSSettings, home: String?) -> [String?] {
-        [settings.rootCertificate == "system" ? nil : settings.rootCertificate ?? home.map { $0 + "/.postgresql/root.crt" },
-         settings.crlFile ?? (settings.crlDirectory == nil ? home.map { $0 + "/.postgresql/root.crl" } : nil),
-         settings.crlDirectory,
-         settings.clientCertificate ?? home.map { $0 + "/.postgresql/postgresql.crt" },
-         settings.clientKey ?? home.map { $0 + "/.postgresql/postgresql.key" }]
     }
 
     private static func protocolVersion(_ name: String) -> Int32? {
@@ -107,7 +127,7 @@ enum TLSContextBuilder {
         }
     }
 
-    private static func configure(_ context: OpaquePointer, _ settings: TLSSettings,
+    private static func configure(_ context: OpaquePointer, _ settings: TLSSettings, files: TLSFiles,
                                   failure: (String) -> PostgresError) throws(PostgresError) {
         var options = pgwire_SSL_OP_NO_SSLv2_SSLv3() | pgwire_SSL_OP_IGNORE_UNEXPECTED_EOF()
         if !settings.compression { options |= pgwire_SSL_OP_NO_COMPRESSION() }
@@ -137,8 +157,6 @@ enum TLSContextBuilder {
             throw failure("could not set SSL ALPN extension: \(TLSErrors.describe(ERR_get_error()))")
         }
 
-        let home = needsHomeDirectory(settings) ? settings.resolvedHomeDirectory : nil
-
         // Root certificates: verification happens whenever they can be loaded.
         var haveRootCertificates = false
         if settings.rootCertificate == "system" {
@@ -147,7 +165,7 @@ enum TLSContextBuilder {
             }
             haveRootCertificates = true
         } else {
-            let path = settings.rootCertificate ?? home.map { $0 + "/.postgresql/root.crt" }
+            let path = files.rootCertificate
             if let path, FileStatus.exists(path) {
                 ERR_clear_error()
                 guard SSL_CTX_load_verify_locations(context, path, nil) == 1 else {
@@ -164,9 +182,8 @@ enum TLSContextBuilder {
         if haveRootCertificates {
             // CRLs: sslcrl / sslcrldir, else ~/.postgresql/root.crl; silently skipped when absent.
             if let store = SSL_CTX_get_cert_store(context) {
-                var file = settings.crlFile
+                var file = files.crlFile
                 let directory = settings.crlDirectory
-                if file == nil && directory == nil { file = home.map { $0 + "/.postgresql/root.crl" } }
                 if let existing = file, !FileStatus.exists(existing) { file = nil }
                 if file != nil || directory != nil {
                     ERR_clear_error()
@@ -185,7 +202,7 @@ enum TLSContextBuilder {
         }
 
         // The client certificate (used when the file exists) and its key.
-        guard let certificatePath = settings.clientCertificate ?? home.map({ $0 + "/.postgresql/postgresql.crt" }) else { return }
+        guard let certificatePath = files.clientCertificate else { return }
         var info = stat()
         if stat(certificatePath, &info) != 0 {
             if errno == ENOENT || errno == ENOTDIR { return }
@@ -195,15 +212,12 @@ enum TLSContextBuilder {
         guard SSL_CTX_use_certificate_chain_file(context, certificatePath) == 1 else {
             throw failure("could not read certificate file \"\(certificatePath)\": \(TLSErrors.describe(ERR_get_error()))")
         }
-        guard let keyPath = settings.clientKey ?? home.map({ $0 + "/.postgresql/postgresql.key" }) else {
+        guard let keyPath = files.clientKey else {
             throw failure("certificate present, but not private key file")
         }
         try loadClientKey(keyPath, into: context, password: settings.clientKeyPassword, failure: failure)
     }
 
-    static func needsHomeDirectory(_ s: TLSSettings) -> Bool {
-        s.rootCertificate == nil || s.clientCertificate == nil || s.clientKey == nil || (s.crlFile == nil && s.crlDirectory == nil)
-    }
 
     /// libpq's key-file checks, then the key (decrypted with sslpassword; never by prompting).
     private static func loadClientKey(_ path: String, into context: OpaquePointer, password: String?,
@@ -258,10 +272,10 @@ enum TLSContextBuilder {
 }
 
 /// SSL_CTX objects shared by the connections of one configuration. Building one costs about as
-/// much client CPU as a third of a whole TLS + SCRAM connect (OpenSSL loads its cipher and
+/// much client CPU as a sixth of a whole TLS + SCRAM connect (OpenSSL loads its cipher and
 /// provider tables for each new context); libpq builds one per connection. A context is reused
-/// only while everything that went into it is the same: the TLS settings, the home directory, and
-/// the identity (device, inode, size, modification time, mode, owner) of each file it may have
+/// only while everything that went into it is the same: the TLS settings, the paths of the files it
+/// may load (`TLSFiles`, home-directory defaults applied), and the identity (device, inode, size, modification time, mode, owner) of each file it may have
 /// loaded, so a replaced certificate, key or CRL is read again on the next connect, as libpq would.
 /// Contexts are not changed after they are built; OpenSSL allows SSL objects of one context on
 /// many threads, and client-side session caching stays off (the default), so nothing of one
@@ -295,13 +309,13 @@ final class TLSContextCache: @unchecked Sendable {
         let sslMode: SSLMode
         let rootCertificate: String?, crlFile: String?, crlDirectory: String?
         let clientCertificate: String?, clientKey: String?, clientKeyPassword: String?
-        let home: String?
+        let paths: TLSFiles
         let minimumProtocolVersion: String?, maximumProtocolVersion: String?
         let compression: Bool
         let files: [FileStamp]
 
-        init(_ s: TLSSettings) {
-            let home = TLSContextBuilder.needsHomeDirectory(s) ? s.resolvedHomeDirectory : nil
+        init(_ s: TLSSettings, files: TLSFiles? = nil) {
+            let files = files ?? TLSFiles(s)
             sslMode = s.sslMode
             rootCertificate = s.rootCertificate
             crlFile = s.crlFile
@@ -309,11 +323,11 @@ final class TLSContextCache: @unchecked Sendable {
             clientCertificate = s.clientCertificate
             clientKey = s.clientKey
             clientKeyPassword = s.clientKeyPassword
-            self.home = home
+            paths = files
             minimumProtocolVersion = s.minimumProtocolVersion
             maximumProtocolVersion = s.maximumProtocolVersion
             compression = s.compression
-            files = TLSContextBuilder.consultedFiles(s, home: home).map(FileStamp.init)
+            self.files = files.all.map(FileStamp.init)
         }
     }
 
