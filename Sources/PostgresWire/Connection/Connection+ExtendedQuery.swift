@@ -386,7 +386,15 @@ extension Connection {
             }
         }
         while !done {
-            let message = try receive()
+            let frame = try nextFrame()
+            // Rows, completions and ReadyForQuery: matched by type and read in place.
+            if let accepted = machine.acceptInPlace(frame.type) {
+                let event: ExtendedQueryStateMachine.Event
+                do throws(ProtocolError) { event = try accepted.event(frame, in: &decoder.framer) } catch { throw fail(.protocolViolation(error)) }
+                try handle(event)
+                continue
+            }
+            guard let message = try decodeMessage(frame) else { continue }
             let single: ExtendedQueryStateMachine.Event?
             do throws(ProtocolError) { single = try machine.receive(message) } catch { throw fail(.protocolViolation(error)) }
             if let single {

@@ -446,46 +446,67 @@ public final class Connection: @unchecked Sendable {
     /// changes are dispatched here on the way.
     func receive() throws(PostgresError) -> BackendMessage {
         while true {
-            var buffered: BackendMessage?
-            // Most messages of a result or a pipeline are already in the buffer: decoded here
-            // without setting up the read loop (its closures and existential copies).
+            if let message = try decodeMessage(try nextFrame()) { return message }
+        }
+    }
+
+    /// The next message, located in the decoder's buffer and traced (read from the socket as
+    /// needed): a query loop matches the common result messages by type and reads them in
+    /// place (`ExtendedQueryStateMachine.acceptInPlace`), and decodes the rest with
+    /// `decodeMessage`. Its body must be read before the next call.
+    @inline(__always)
+    func nextFrame() throws(PostgresError) -> FrameDecoder.FrameHeader {
+        while true {
+            let header: FrameDecoder.FrameHeader?
             do throws(ProtocolError) {
-                buffered = try decoder.next(tracer: tracer)
+                header = try decoder.framer.nextFrameHeader()
             } catch {
                 throw fail(.protocolViolation(error))
             }
-            guard let message = buffered else {
-                // Nothing whole in the buffer: read from the socket, then decode again.
-                beforeBlockingRead?()
-                do throws(PostgresError) {
-                    bytesReceived &+= UInt64(try Self.readMore(transport: transport, decoder: &decoder, deadline: nil))
-                } catch {
-                    let failed = fail(error)
-                    // A FATAL ErrorResponse just before the socket closed says why (e.g. 57P01
-                    // terminating connection due to administrator command): report it, like libpq.
-                    if case .connectionLost = failed, let fatal = lastFatalError { throw .server(fatal) }
-                    throw failed
-                }
-                continue
+            if let header {
+                if let tracer { tracer.trace(.backend, bytes: decoder.framer.bytes(of: header)) }
+                return header
             }
-            switch message {
-            case .errorResponse(let f):
-                let error = ServerError(fields: f)
-                if error.severity == "FATAL" || error.severity == "PANIC" { lastFatalError = error }
-                return message
-            case .noticeResponse(let f):
-                let handler = stateLock.withLock { _noticeHandler }
-                handler(ServerError(fields: f))
-                continue
-            case .notificationResponse(let n):
-                stateLock.withLock { _notificationHandler }?(n)
-                continue
-            case .parameterStatus(let p):
-                stateLock.withLock { _parameters[p.name] = p.value }
-                continue
-            default:
-                return message
+            // Nothing whole in the buffer: read from the socket, then frame again.
+            beforeBlockingRead?()
+            do throws(PostgresError) {
+                bytesReceived &+= UInt64(try Self.readMore(transport: transport, decoder: &decoder, deadline: nil))
+            } catch {
+                let failed = fail(error)
+                // A FATAL ErrorResponse just before the socket closed says why (e.g. 57P01
+                // terminating connection due to administrator command): report it, like libpq.
+                if case .connectionLost = failed, let fatal = lastFatalError { throw .server(fatal) }
+                throw failed
             }
+        }
+    }
+
+    /// Decodes a message `nextFrame()` located. Notices, notifications and parameter changes
+    /// are dispatched here (nil is returned); any other message is returned.
+    func decodeMessage(_ header: FrameDecoder.FrameHeader) throws(PostgresError) -> BackendMessage? {
+        let message: BackendMessage
+        do throws(ProtocolError) {
+            message = try BackendMessage.decode(type: header.type, body: decoder.framer.body(of: header))
+        } catch {
+            throw fail(.protocolViolation(error))
+        }
+        switch message {
+        case .errorResponse(let f):
+            let error = ServerError(fields: f)
+            if error.severity == "FATAL" || error.severity == "PANIC" { lastFatalError = error }
+            return message
+        case .noticeResponse(let f):
+            let handler = stateLock.withLock { _noticeHandler }
+            handler(ServerError(fields: f))
+            return nil
+        case .notificationResponse(let n):
+            stateLock.withLock { _notificationHandler }?(n)
+            return nil
+        case .parameterStatus(let p):
+            stateLock.withLock { _parameters[p.name] = p.value }
+            return nil
+        default:
+            return message
         }
     }
 

@@ -131,8 +131,8 @@ public struct FrameDecoder: Sendable {
 
     /// The next complete message, or nil when more bytes are needed.
     public mutating func nextFrame() throws(ProtocolError) -> Frame? {
-        let available = writeIndex - readIndex
         if expectsUntypedMessage {
+            let available = writeIndex - readIndex
             if available < 4 { return nil }
             let length = Int(readInt32(at: readIndex))
             if length < 8 { throw .invalidLength(type: nil, length: length) }
@@ -145,10 +145,32 @@ public struct FrameDecoder: Sendable {
             readIndex += length
             return Frame(type: nil, body: body, bytes: whole)
         }
-        if available < 1 { return nil }
+        guard let header = try nextFrameHeader() else { return nil }
+        return Frame(type: header.type, body: body(of: header), bytes: bytes(of: header))
+    }
+
+    /// Where a framed message lies in the decoder's buffer, for reading it in place (no slice,
+    /// so no reference count traffic, until the reader asks for one). Valid until the next
+    /// `append` or `readInto`: read the body before reading more bytes.
+    public struct FrameHeader: Sendable {
+        public let type: UInt8
+        /// The body's start in the buffer; the message's type byte and length precede it.
+        public let bodyStart: Int
+        public let bodyEnd: Int
+        public var bodyCount: Int { bodyEnd - bodyStart }
+    }
+
+    /// The next complete typed message, located in place (see `FrameHeader`), or nil when more
+    /// bytes are needed. The same checks as `nextFrame()`.
+    @inline(__always)
+    public mutating func nextFrameHeader() throws(ProtocolError) -> FrameHeader? {
+        let available = writeIndex - readIndex
+        if available < 5 {
+            if available >= 1, !knownTypes[Int(storage[readIndex])] { throw .unknownMessageType(storage[readIndex]) }
+            return nil
+        }
         let type = storage[readIndex]
         if !knownTypes[Int(type)] { throw .unknownMessageType(type) }
-        if available < 5 { return nil }
         let length = Int(readInt32(at: readIndex + 1))
         if length < 4 { throw .invalidLength(type: type, length: length) }
         try checkDeclaredLength(length, of: type)
@@ -157,15 +179,27 @@ public struct FrameDecoder: Sendable {
             && storage[readIndex + 5] | storage[readIndex + 6] | storage[readIndex + 7] | storage[readIndex + 8] == 0 {
             awaitingAuthentication = false   // AuthenticationOk: the rest of startup follows the general rules
         }
-        let body = storage[(readIndex + 5)..<(readIndex + 1 + length)]
-        let whole = storage[readIndex..<(readIndex + 1 + length)]
+        let header = FrameHeader(type: type, bodyStart: readIndex + 5, bodyEnd: readIndex + 1 + length)
         readIndex += 1 + length
         if readIndex == writeIndex {
+            // Everything is framed: the next read starts at the front (the bytes stay until then).
             readIndex = 0
             writeIndex = 0
         }
-        return Frame(type: type, body: body, bytes: whole)
+        return header
     }
+
+    /// The body of a message located by `nextFrameHeader()`, as a slice of the buffer.
+    @inline(__always)
+    public func body(of header: FrameHeader) -> ArraySlice<UInt8> { storage[header.bodyStart..<header.bodyEnd] }
+
+    /// The whole message (type byte, length, body) located by `nextFrameHeader()`.
+    @inline(__always)
+    public func bytes(of header: FrameHeader) -> ArraySlice<UInt8> { storage[(header.bodyStart - 5)..<header.bodyEnd] }
+
+    /// The body's byte at `offset`; the caller checked `offset < header.bodyCount`.
+    @inline(__always)
+    public func byte(_ offset: Int, of header: FrameHeader) -> UInt8 { storage[header.bodyStart + offset] }
 
     /// libpq's sanity rules for a declared length (`length` counts its own four bytes), applied
     /// before anything waits for or allocates the body.

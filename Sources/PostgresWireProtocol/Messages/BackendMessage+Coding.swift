@@ -13,17 +13,13 @@ extension BackendMessage {
             return .backendKeyData(key)
         case T.bindComplete: return try empty(body, .bindComplete)
         case T.closeComplete: return try empty(body, .closeComplete)
-        case T.commandComplete:
-            var r = ByteReader(body, message: "CommandComplete")
-            let tag = try r.readCString("command tag")
-            try r.expectEnd()
-            return .commandComplete(CommandComplete(tag: tag))
+        case T.commandComplete: return .commandComplete(try CommandComplete(decoding: body))
         case T.copyData: return .copyData(body)
         case T.copyDone: return try empty(body, .copyDone)
         case T.copyInResponse: return .copyInResponse(try decodeCopyResponse(body, "CopyInResponse"))
         case T.copyOutResponse: return .copyOutResponse(try decodeCopyResponse(body, "CopyOutResponse"))
         case T.copyBothResponse: return .copyBothResponse(try decodeCopyResponse(body, "CopyBothResponse"))
-        case T.dataRow: return .dataRow(try decodeDataRow(body))
+        case T.dataRow: return .dataRow(try DataRow(decoding: body))
         case T.emptyQueryResponse: return try empty(body, .emptyQueryResponse)
         case T.errorResponse: return .errorResponse(try decodeDiagnostic(body, "ErrorResponse"))
         case T.noticeResponse: return .noticeResponse(try decodeDiagnostic(body, "NoticeResponse"))
@@ -64,14 +60,7 @@ extension BackendMessage {
             return .parameterStatus(ParameterStatus(name: name, value: value))
         case T.parseComplete: return try empty(body, .parseComplete)
         case T.portalSuspended: return try empty(body, .portalSuspended)
-        case T.readyForQuery:
-            var r = ByteReader(body, message: "ReadyForQuery")
-            let byte = try r.readUInt8("transaction status")
-            try r.expectEnd()
-            guard let status = TransactionStatus(rawValue: byte) else {
-                throw .malformed(message: "ReadyForQuery", reason: "unknown transaction status \(ProtocolError.describeByte(byte))")
-            }
-            return .readyForQuery(status)
+        case T.readyForQuery: return .readyForQuery(try TransactionStatus(decoding: body))
         case T.rowDescription: return .rowDescription(try decodeRowDescription(body))
         default:
             throw .unknownMessageType(type)
@@ -79,10 +68,17 @@ extension BackendMessage {
     }
 
     private static func empty(_ body: ArraySlice<UInt8>, _ message: BackendMessage) throws(ProtocolError) -> BackendMessage {
-        if !body.isEmpty {
-            throw .malformed(message: message.name, reason: "expected an empty body, got \(body.count) bytes")
-        }
+        try checkEmptyBody(count: body.count, of: message)
         return message
+    }
+
+    /// The check of a message that has no body (BindComplete, ParseComplete…), for a reader
+    /// that matched it by its type alone (see `ExtendedQueryStateMachine.acceptInPlace`).
+    @inline(__always)
+    public static func checkEmptyBody(count: Int, of message: @autoclosure () -> BackendMessage) throws(ProtocolError) {
+        if count != 0 {
+            throw .malformed(message: message().name, reason: "expected an empty body, got \(count) bytes")
+        }
     }
 
     private static func decodeAuthentication(_ r: inout ByteReader) throws(ProtocolError) -> Authentication {
@@ -132,7 +128,7 @@ extension BackendMessage {
 
     /// Validates every column length once, so later column access needs no checks. This runs for
     /// every row: a tight loop over the lengths, with error text built only on failure.
-    private static func decodeDataRow(_ body: ArraySlice<UInt8>) throws(ProtocolError) -> DataRow {
+    fileprivate static func decodeDataRow(_ body: ArraySlice<UInt8>) throws(ProtocolError) -> DataRow {
         var r = ByteReader(body, message: "DataRow")
         let count = try r.readCount16("column count", minimumElementSize: 4)
         let start = r.index
@@ -310,5 +306,39 @@ extension BackendMessage {
         var out: [UInt8] = []
         encode(into: &out)
         return out
+    }
+}
+
+// The result messages a query loop reads in place (after matching them by type, see
+// `ExtendedQueryStateMachine.acceptInPlace`), decoded by the same code as `BackendMessage.decode`.
+
+extension DataRow {
+    /// A DataRow's body, checked: every column length within the body, nothing left over.
+    @inline(__always)
+    public init(decoding body: ArraySlice<UInt8>) throws(ProtocolError) {
+        self = try BackendMessage.decodeDataRow(body)
+    }
+}
+
+extension CommandComplete {
+    /// A CommandComplete's body: the command tag, NUL-terminated.
+    public init(decoding body: ArraySlice<UInt8>) throws(ProtocolError) {
+        var r = ByteReader(body, message: "CommandComplete")
+        let tag = try r.readCString("command tag")
+        try r.expectEnd()
+        self.init(tag: tag)
+    }
+}
+
+extension TransactionStatus {
+    /// A ReadyForQuery's body: one known status byte.
+    public init(decoding body: ArraySlice<UInt8>) throws(ProtocolError) {
+        var r = ByteReader(body, message: "ReadyForQuery")
+        let byte = try r.readUInt8("transaction status")
+        try r.expectEnd()
+        guard let status = TransactionStatus(rawValue: byte) else {
+            throw .malformed(message: "ReadyForQuery", reason: "unknown transaction status \(ProtocolError.describeByte(byte))")
+        }
+        self = status
     }
 }

@@ -106,6 +106,70 @@ public struct ExtendedQueryStateMachine: Sendable {
         return try receiveOther(message)
     }
 
+    /// What `acceptInPlace` matched a message to.
+    public enum InPlace: Sendable, Equatable {
+        /// A DataRow of the head Execute (the step stays).
+        case row(tag: Int)
+        /// The head Execute's CommandComplete.
+        case commandComplete(tag: Int)
+        /// The head Execute's EmptyQueryResponse.
+        case emptyQuery(tag: Int)
+        /// The head Execute's PortalSuspended.
+        case portalSuspended(tag: Int)
+        /// ParseComplete, BindComplete or CloseComplete of the head Parse, Bind or Close.
+        case stepComplete(tag: Int)
+        /// The head Sync's ReadyForQuery.
+        case ready(tag: Int)
+    }
+
+    /// The in-place path for the messages a result is made of, matched by their type alone
+    /// (no `BackendMessage` built): DataRow, CommandComplete, EmptyQueryResponse and
+    /// PortalSuspended of the head Execute outside COPY, ParseComplete/BindComplete/CloseComplete
+    /// of the head Parse/Bind/Close, and the head Sync's ReadyForQuery. The step is popped as
+    /// `receive(_:)` pops it; the caller then decodes the body (`DataRow(decoding:)`,
+    /// `CommandComplete(decoding:)`, `TransactionStatus(decoding:)`, `BackendMessage.checkEmptyBody`).
+    /// nil, with nothing changed, for any other message or state: decode the message and pass
+    /// it to `receive(_:)`, which handles it or throws as for any message.
+    @inline(__always)
+    public mutating func acceptInPlace(_ type: UInt8) -> InPlace? {
+        guard head < queue.count else { return nil }
+        let pending = queue[head]
+        typealias T = BackendMessageType
+        switch pending.step {
+        case .execute:
+            guard copy == .none else {
+                // After CopyDone (or in copy-in), CommandComplete ends the Execute.
+                if type == T.commandComplete && copy != .out {
+                    copy = .none
+                    head += 1
+                    return .commandComplete(tag: pending.tag)
+                }
+                return nil
+            }
+            switch type {
+            case T.dataRow: return .row(tag: pending.tag)
+            case T.commandComplete: head += 1; return .commandComplete(tag: pending.tag)
+            case T.emptyQueryResponse: head += 1; return .emptyQuery(tag: pending.tag)
+            case T.portalSuspended: head += 1; return .portalSuspended(tag: pending.tag)
+            default: return nil
+            }
+        case .bind:
+            guard type == T.bindComplete else { return nil }
+        case .parse:
+            guard type == T.parseComplete else { return nil }
+        case .close:
+            guard type == T.closeComplete else { return nil }
+        case .sync:
+            guard type == T.readyForQuery else { return nil }
+            head += 1
+            return .ready(tag: pending.tag)
+        case .describeStatement, .describePortal:
+            return nil
+        }
+        head += 1
+        return .stepComplete(tag: pending.tag)
+    }
+
     private mutating func receiveOther(_ message: BackendMessage) throws(ProtocolError) -> Event {
         switch message {
         case .noticeResponse(let f): return .notice(f)
@@ -183,6 +247,45 @@ public struct ExtendedQueryStateMachine: Sendable {
         while let next = current, next.step != .sync {
             pop()
             events.append(.skipped(next.step, tag: next.tag))
+        }
+    }
+}
+
+extension ExtendedQueryStateMachine.InPlace {
+    /// The event `receive(_:)` gives for the message `acceptInPlace` matched, its body read in
+    /// place from `framer` with the checks of `BackendMessage.decode` (`inout` only so that a
+    /// decoder stored in a class is read where it is, not copied: nothing is changed).
+    @inline(__always)
+    public func event(_ header: FrameDecoder.FrameHeader, in framer: inout FrameDecoder) throws(ProtocolError) -> ExtendedQueryStateMachine.Event {
+        typealias T = BackendMessageType
+        switch self {
+        case .row(let tag):
+            return .row(try DataRow(decoding: framer.body(of: header)), tag: tag)
+        case .commandComplete(let tag):
+            return .commandComplete(try CommandComplete(decoding: framer.body(of: header)), tag: tag)
+        case .emptyQuery(let tag):
+            try BackendMessage.checkEmptyBody(count: header.bodyCount, of: .emptyQueryResponse)
+            return .emptyQuery(tag: tag)
+        case .portalSuspended(let tag):
+            try BackendMessage.checkEmptyBody(count: header.bodyCount, of: .portalSuspended)
+            return .portalSuspended(tag: tag)
+        case .ready(let tag):
+            if header.bodyCount == 1, let status = TransactionStatus(rawValue: framer.byte(0, of: header)) {
+                return .ready(status, tag: tag)
+            }
+            return .ready(try TransactionStatus(decoding: framer.body(of: header)), tag: tag)
+        case .stepComplete(let tag):
+            switch header.type {
+            case T.parseComplete:
+                try BackendMessage.checkEmptyBody(count: header.bodyCount, of: .parseComplete)
+                return .parseComplete(tag: tag)
+            case T.bindComplete:
+                try BackendMessage.checkEmptyBody(count: header.bodyCount, of: .bindComplete)
+                return .bindComplete(tag: tag)
+            default:
+                try BackendMessage.checkEmptyBody(count: header.bodyCount, of: .closeComplete)
+                return .closeComplete(tag: tag)
+            }
         }
     }
 }
