@@ -10,8 +10,7 @@ extension Connection {
     @discardableResult
     public func query(_ query: PostgresQuery) throws(PostgresError) -> QueryResult {
         var collector = RowCollector(queryCount: 1)
-        let results = try runBatch([query], fetchSize: 0) { index, row in collector.add(row, of: index) }
-        let outcome = try results[0].get()
+        let outcome = try runQuery(query, fetchSize: 0) { index, row in collector.add(row, of: index) }
         return QueryResult(columns: outcome.columns, rows: collector.rows(of: 0, columns: outcome.columns), commandTag: outcome.commandTag)
     }
 
@@ -21,7 +20,7 @@ extension Connection {
     @discardableResult
     public func query(_ query: PostgresQuery, fetchSize: Int = 0, _ body: (Row) throws -> Void) throws(PostgresError) -> QueryOutcome {
         var bodyError: Error?
-        let results = try runBatch([query], fetchSize: max(0, fetchSize)) { _, row in
+        let outcome = try runQuery(query, fetchSize: max(0, fetchSize)) { _, row in
             guard bodyError == nil else { return }
             do { try body(row) } catch { bodyError = error }
         }
@@ -29,7 +28,7 @@ extension Connection {
             if let e = bodyError as? PostgresError { throw e }
             throw .invalidUsage("row handler failed: \(bodyError)")
         }
-        return try results[0].get()
+        return outcome
     }
 
     /// Sends every query before reading any result (one write, one Sync), then matches results to
@@ -72,19 +71,66 @@ extension Connection {
         }
     }
 
-    /// What the engine tracks per query of a batch (the query itself stays in the caller's array).
+    /// What the engine tracks per query of a batch (the query itself stays in the caller's
+    /// buffer). Its outcome and its failure are kept apart, not as a `Result`, so that setting
+    /// and testing them copies no enum.
     private struct BatchItem {
         let key: StatementKey
         var info: PreparedStatementInfo?
         var fromCache = false
-        var result: Result<QueryOutcome, PostgresError>?
+        var isDone = false
+        var outcome: QueryOutcome?
+        var failure: PostgresError?
         var columns: ResultColumns?
+
+        init(key: StatementKey) { self.key = key }
+
+        mutating func succeed(_ outcome: QueryOutcome) {
+            self.outcome = outcome
+            isDone = true
+        }
+
+        mutating func fail(_ error: PostgresError) {
+            failure = error
+            isDone = true
+        }
+
+        var result: Result<QueryOutcome, PostgresError> {
+            if let failure { return .failure(failure) }
+            if let outcome { return .success(outcome) }
+            return .failure(.invalidUsage("query was not executed"))
+        }
+    }
+
+    /// Runs a batch of queries and returns each one's result (see `runQueries`).
+    func runBatch(_ queries: [PostgresQuery], fetchSize: Int, beforeRead: (() -> Void)? = nil,
+                  onRow: (Int, Row) -> Void) throws(PostgresError) -> [Result<QueryOutcome, PostgresError>] {
+        try queries.withUnsafeBufferPointer { (queries) throws(PostgresError) in
+            try runQueries(queries, fetchSize: fetchSize, beforeRead: beforeRead, failure: Self.firstFailure,
+                           onRow: onRow) { (items) throws(PostgresError) in items.map(\.result) }
+        }
+    }
+
+    /// Runs one query (the batch engine without an array for the query, its bookkeeping or its
+    /// result) and returns how it ended, or throws its error.
+    func runQuery(_ query: PostgresQuery, fetchSize: Int, beforeRead: (() -> Void)? = nil,
+                  onRow: (Int, Row) -> Void) throws(PostgresError) -> QueryOutcome {
+        try withUnsafePointer(to: query) { (pointer) throws(PostgresError) in
+            try runQueries(UnsafeBufferPointer(start: pointer, count: 1), fetchSize: fetchSize, beforeRead: beforeRead,
+                           failure: { _ in nil }, onRow: onRow) { (items) throws(PostgresError) in
+                if let failure = items[0].failure { throw failure }
+                guard let outcome = items[0].outcome else { throw .invalidUsage("query was not executed") }
+                return outcome
+            }
+        }
     }
 
     /// Phase 1 prepares (Parse + Describe + Sync) what the cache lacks; phase 2 sends Bind/Execute
-    /// for every query and one Sync. Each phase is one write and one read loop.
-    func runBatch(_ queries: [PostgresQuery], fetchSize: Int, beforeRead: (() -> Void)? = nil,
-                  onRow: (Int, Row) -> Void) throws(PostgresError) -> [Result<QueryOutcome, PostgresError>] {
+    /// for every query and one Sync. Each phase is one write and one read loop. `finish` reads
+    /// the items' results (under the lock, within the operation's span).
+    private func runQueries<T>(_ queries: UnsafeBufferPointer<PostgresQuery>, fetchSize: Int, beforeRead: (() -> Void)?,
+                               failure: (T) -> (any Error)?, onRow: (Int, Row) -> Void,
+                               finish: (UnsafeMutableBufferPointer<BatchItem>) throws(PostgresError) -> T) throws(PostgresError) -> T {
         lock.lock()
         defer { lock.unlock() }
         beforeBlockingRead = beforeRead
@@ -101,25 +147,28 @@ extension Connection {
                 throw .invalidUsage("query \(i + 1) binds \(queries[i].bindings.count) parameters; the protocol allows at most 32767")
             }
         }
-        // A batch usually repeats one statement (executeMany, pipelines): build its cache key once.
-        var items: [BatchItem] = []
-        items.reserveCapacity(queries.count)
-        for i in queries.indices {
-            if i > 0, queries[i - 1].sql == queries[i].sql, queries[i - 1].bindings.hasSameTypes(as: queries[i].bindings) {
-                items.append(BatchItem(key: items[i - 1].key))
-            } else {
-                items.append(BatchItem(key: StatementKey(sql: queries[i].sql, bindings: queries[i].bindings)))
+        // The items live in a temporary allocation (on the stack for a small batch).
+        return try withUnsafeTemporaryAllocation(of: BatchItem.self, capacity: queries.count) { (items) throws(PostgresError) in
+            // A batch usually repeats one statement (executeMany, pipelines): build its cache key once.
+            for i in queries.indices {
+                if i > 0, queries[i - 1].sql == queries[i].sql, queries[i - 1].bindings.hasSameTypes(as: queries[i].bindings) {
+                    (items.baseAddress! + i).initialize(to: BatchItem(key: items[i - 1].key))
+                } else {
+                    (items.baseAddress! + i).initialize(to: BatchItem(key: StatementKey(sql: queries[i].sql, bindings: queries[i].bindings)))
+                }
             }
-        }
-        return try observed(operation: operationName(queries), query: queries.first?.sql,
-                            batchSize: queries.count, failure: Self.firstFailure) { () throws(PostgresError) in
-            try runItems(queries, &items, fetchSize: fetchSize, onRow: onRow)
+            defer { _ = items.deinitialize() }
+            return try observed(operation: operationName(queries), query: queries.first?.sql,
+                                batchSize: queries.count, failure: failure) { () throws(PostgresError) in
+                try runItems(queries, items, fetchSize: fetchSize, onRow: onRow)
+                return try finish(items)
+            }
         }
     }
 
     /// The span name (and `db.operation.name`) of a batch: the first keyword of a single query;
     /// "BATCH" followed by it when every query of a pipeline shares it, else "BATCH".
-    func operationName(_ queries: [PostgresQuery]) -> String {
+    func operationName(_ queries: UnsafeBufferPointer<PostgresQuery>) -> String {
         guard !queries.isEmpty else { return "" }
         let name = operationName(queries[0].sql)
         if queries.count == 1 { return name }
@@ -134,28 +183,28 @@ extension Connection {
         return nil
     }
 
-    private func runItems(_ queries: [PostgresQuery], _ items: inout [BatchItem], fetchSize: Int,
-                          onRow: (Int, Row) -> Void) throws(PostgresError) -> [Result<QueryOutcome, PostgresError>] {
+    private func runItems(_ queries: UnsafeBufferPointer<PostgresQuery>, _ items: UnsafeMutableBufferPointer<BatchItem>, fetchSize: Int,
+                          onRow: (Int, Row) -> Void) throws(PostgresError) {
         var retried = false
         while true {
-            try prepareStatements(queries, &items)
-            try executeStatements(queries, &items, fetchSize: fetchSize, onRow: onRow)
+            try prepareStatements(queries, items)
+            try executeStatements(queries, items, fetchSize: fetchSize, onRow: onRow)
             // Recover by itself from a cached statement that the server no longer has or whose
             // result type changed: drop it and run once more (only when that is safe: outside a
             // transaction block, and for a single query whose rows were not delivered yet).
-            if !retried, items.count == 1, items[0].fromCache, case .failure(let error)? = items[0].result,
+            if !retried, items.count == 1, items[0].fromCache, let error = items[0].failure,
                Self.isStaleStatementError(error), _transactionStatus == .idle {
                 retried = true
                 _ = statementCache.remove(items[0].key)
                 items[0] = BatchItem(key: items[0].key)
                 continue
             }
-            for item in items where item.fromCache {
-                if case .failure(let error)? = item.result, Self.isStaleStatementError(error) {
-                    _ = statementCache.remove(item.key)
+            for i in items.indices where items[i].fromCache {
+                if let error = items[i].failure, Self.isStaleStatementError(error) {
+                    _ = statementCache.remove(items[i].key)
                 }
             }
-            return items.map { $0.result ?? .failure(.invalidUsage("query was not executed")) }
+            return
         }
     }
 
@@ -165,7 +214,7 @@ extension Connection {
         return e.sqlState == "0A000" && e.message.contains("cached plan must not change result type")
     }
 
-    private func prepareStatements(_ queries: [PostgresQuery], _ items: inout [BatchItem]) throws(PostgresError) {
+    private func prepareStatements(_ queries: UnsafeBufferPointer<PostgresQuery>, _ items: UnsafeMutableBufferPointer<BatchItem>) throws(PostgresError) {
         var machine = ExtendedQueryStateMachine()
         var toPrepare: [StatementKey: Int] = [:]  // key → index of the first item with it
         let named = options.statementCacheMode == .named && statementCache.isEnabled
@@ -206,20 +255,24 @@ extension Connection {
             : nil
         do throws(PostgresError) {
             try flush()
-            try receivePrepared(&items, machine: &machine)
+            try receivePrepared(items, machine: &machine)
         } catch {
             observation?.end(error: error, connection: self)
             throw error
         }
         if let observation {
             var failed: PostgresError?
-            for i in toPrepare.values { if case .failure(let e)? = items[i].result { failed = e } }
+            for i in toPrepare.values { if let e = items[i].failure { failed = e } }
             observation.end(error: failed, connection: self)
         }
         // Share what was prepared with duplicates in the batch and with the cache.
         for (key, first) in toPrepare {
             guard let info = items[first].info else {
-                for i in items.indices where items[i].key == key && i != first { items[i].result = items[first].result }
+                for i in items.indices where items[i].key == key && i != first {
+                    items[i].outcome = items[first].outcome
+                    items[i].failure = items[first].failure
+                    items[i].isDone = items[first].isDone
+                }
                 continue
             }
             for i in items.indices where items[i].key == key && i != first { items[i].info = info }
@@ -227,7 +280,7 @@ extension Connection {
         }
     }
 
-    private func receivePrepared(_ items: inout [BatchItem], machine: inout ExtendedQueryStateMachine) throws(PostgresError) {
+    private func receivePrepared(_ items: UnsafeMutableBufferPointer<BatchItem>, machine: inout ExtendedQueryStateMachine) throws(PostgresError) {
         var events: [ExtendedQueryStateMachine.Event] = []
         while machine.hasPendingSteps {
             events.removeAll(keepingCapacity: true)
@@ -246,7 +299,7 @@ extension Connection {
                         items[tag].info?.resultFormats = BindEncoder.collapsedFormatCodes(formats)
                     }
                 case .error(let fields, let tag) where tag >= 0:
-                    items[tag].result = .failure(.server(ServerError(fields: fields)))
+                    items[tag].fail(.server(ServerError(fields: fields)))
                     items[tag].info = nil
                 case .ready(let status, _):
                     stateLock.withLock { _transactionStatus = status }
@@ -257,7 +310,7 @@ extension Connection {
         }
     }
 
-    private func executeStatements(_ queries: [PostgresQuery], _ items: inout [BatchItem], fetchSize: Int,
+    private func executeStatements(_ queries: UnsafeBufferPointer<PostgresQuery>, _ items: UnsafeMutableBufferPointer<BatchItem>, fetchSize: Int,
                                    onRow: (Int, Row) -> Void) throws(PostgresError) {
         // The connection's machine, taken out for the batch (its queue's storage is reused).
         var machine = ExtendedQueryStateMachine()
@@ -282,17 +335,17 @@ extension Connection {
         writeBuffer = []
         for i in items.indices {
             if let failedIndex {
-                if items[i].result == nil { items[i].result = .failure(.pipelineAborted(index: i, failedIndex: failedIndex)) }
+                if !items[i].isDone { items[i].fail(.pipelineAborted(index: i, failedIndex: failedIndex)) }
                 continue
             }
-            guard let info = items[i].info, items[i].result == nil else {
+            guard let info = items[i].info, !items[i].isDone else {
                 // Failed to prepare: by the pipeline rule, the rest of the group is skipped.
                 failedIndex = i
                 continue
             }
             let bindings = queries[i].bindings
             if info.parameterTypes.count != bindings.count {
-                items[i].result = .failure(.invalidUsage("query \(i + 1) has \(info.parameterTypes.count) parameters but \(bindings.count) values were bound"))
+                items[i].fail(.invalidUsage("query \(i + 1) has \(info.parameterTypes.count) parameters but \(bindings.count) values were bound"))
                 failedIndex = i
                 continue
             }
@@ -344,10 +397,10 @@ extension Connection {
                 // After a suspended portal the server counts only the last Execute's rows;
                 // report the whole result's count instead.
                 if chunked, c.command == "SELECT" { commandTag = "SELECT \(rowsDelivered)" }
-                items[tag].result = .success(QueryOutcome(columns: items[tag].columns, commandTag: commandTag))
+                items[tag].succeed(QueryOutcome(columns: items[tag].columns, commandTag: commandTag))
                 if chunked { send(.sync); machine.enqueue(.sync, tag: items.count); try flush() }
             case .emptyQuery(let tag):
-                items[tag].result = .success(QueryOutcome(columns: nil, commandTag: ""))
+                items[tag].succeed(QueryOutcome(columns: nil, commandTag: ""))
                 if chunked { send(.sync); machine.enqueue(.sync, tag: items.count); try flush() }
             case .portalSuspended:
                 send(.execute(Execute(portal: "", maxRows: Int32(clamping: fetchSize))))
@@ -359,7 +412,7 @@ extension Connection {
                     if failedIndex == nil { failedIndex = tag }
                     // The server's answer to our CopyFail is reported as the client-side
                     // misuse it is, not as the 57014 it comes with.
-                    items[tag].result = .failure(copyInRefused.contains(tag)
+                    items[tag].fail(copyInRefused.contains(tag)
                         ? .invalidUsage(Connection.copyInRefusal(in: "query()"))
                         : .server(ServerError(fields: fields)))
                 }
@@ -367,7 +420,7 @@ extension Connection {
                     send(.sync); machine.enqueue(.sync, tag: items.count); try flush()
                 }
             case .skipped(_, let tag):
-                if tag >= 0 && tag < items.count, items[tag].result == nil { items[tag].result = .failure(.pipelineAborted(index: tag, failedIndex: failedIndex)) }
+                if tag >= 0 && tag < items.count, !items[tag].isDone { items[tag].fail(.pipelineAborted(index: tag, failedIndex: failedIndex)) }
             case .copyIn(_, let tag):
                 copyInRefused.insert(tag)
                 send(.copyFail(message: Connection.copyInRefusal(in: "query()")))

@@ -37,15 +37,27 @@ struct StatementCache: Sendable {
     private var entries: [StatementKey: (info: PreparedStatementInfo, lastUse: UInt64)] = [:]
     private var clock: UInt64 = 0
     private var nextID = 0
+    /// The entry found last: a statement run again is found by comparing keys (for the same
+    /// SQL string, a pointer comparison), not by hashing its text. Cleared by every change to
+    /// the set of entries, which is what would invalidate the index.
+    private var lastFound: (key: StatementKey, index: Dictionary<StatementKey, (info: PreparedStatementInfo, lastUse: UInt64)>.Index)?
 
     init(capacity: Int) { self.capacity = capacity }
 
     var isEnabled: Bool { capacity > 0 }
     var count: Int { entries.count }
 
-    /// The cached statement for `key`, marked as used now (one hash lookup).
+    /// The cached statement for `key`, marked as used now (one hash lookup, none for the
+    /// statement found last).
     mutating func lookup(_ key: StatementKey) -> PreparedStatementInfo? {
-        guard let index = entries.index(forKey: key) else { return nil }
+        let index: Dictionary<StatementKey, (info: PreparedStatementInfo, lastUse: UInt64)>.Index
+        if let lastFound, lastFound.key == key {
+            index = lastFound.index
+        } else {
+            guard let found = entries.index(forKey: key) else { return nil }
+            index = found
+            lastFound = (key, found)
+        }
         clock += 1
         entries.values[index].lastUse = clock
         return entries.values[index].info
@@ -60,17 +72,23 @@ struct StatementCache: Sendable {
     mutating func insert(_ key: StatementKey, _ info: PreparedStatementInfo) -> [String] {
         var evicted: [String] = []
         while entries.count >= capacity, let oldest = entries.min(by: { $0.value.lastUse < $1.value.lastUse }) {
+            lastFound = nil
             entries[oldest.key] = nil
             evicted.append(oldest.value.info.name)
         }
         clock += 1
+        lastFound = nil
         entries[key] = (info, clock)
         return evicted
     }
 
     mutating func remove(_ key: StatementKey) -> PreparedStatementInfo? {
-        entries.removeValue(forKey: key)?.info
+        lastFound = nil
+        return entries.removeValue(forKey: key)?.info
     }
 
-    mutating func removeAll() { entries.removeAll() }
+    mutating func removeAll() {
+        lastFound = nil
+        entries.removeAll()
+    }
 }
