@@ -238,7 +238,7 @@ extension Connection {
             }
             toPrepare[items[i].key] = i
             let name = named ? statementCache.makeName() : ""
-            items[i].info = PreparedStatementInfo(name: name, parameterTypes: [], columns: nil, resultFormats: [])
+            items[i].info = PreparedStatementInfo(name: name)
             send(.parse(Parse(statement: name, query: queries[i].sql, parameterTypes: queries[i].bindings.types.map(\.rawValue))))
             send(.describe(Describe(target: .statement, name: name)))
             send(.sync)

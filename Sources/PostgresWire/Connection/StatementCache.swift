@@ -1,14 +1,20 @@
 import PostgresWireProtocol
 
 /// What a statement needs to be executed without asking the server again.
-struct PreparedStatementInfo: Sendable {
+///
+/// A class, so that each query that uses a cached statement retains one object instead of
+/// copying four fields. Its fields are set only while the statement is being prepared, under the
+/// connection's lock, before it is shared with the cache or other queries of the batch.
+final class PreparedStatementInfo: @unchecked Sendable {
     /// Server-side name; "" for the unnamed statement.
-    var name: String
-    var parameterTypes: [UInt32]
+    let name: String
+    var parameterTypes: [UInt32] = []
     /// Result columns with the format codes we request; nil when the statement returns no rows.
     var columns: ResultColumns?
     /// The result format codes as Bind sends them (one for every column when they agree).
-    var resultFormats: [Int16]
+    var resultFormats: [Int16] = []
+
+    init(name: String) { self.name = name }
 }
 
 /// What a prepared statement is cached under: its SQL text and the parameter types it was
