@@ -110,54 +110,139 @@ public struct BindEncoder: Sendable {
             self.resultFormats = resultFormats
             cached = false
         }
-        out.append(FrontendMessageType.bind)
-        let lengthOffset = out.count
-        out.appendInt32(0)
+        // A Bind of modest size whose parameter formats follow from its values (every Bind the
+        // driver sends) is written through a pointer into a stack buffer and appended at once,
+        // instead of one checked append per byte.
+        if parameterFormats == nil {
+            var size = 5 + 2 + 2
+            size += repeated ? head.count + tail.count : portal.utf8.count + statement.utf8.count + 2 + 2 + 2 * resultFormats.count
+            switch parameters.uniformFormatCode {
+            case .some(nil): break
+            case .some: size += 2
+            case nil: size += 2 * parameters.slots.count
+            }
+            for slot in parameters.slots { size += 4 + max(Int(slot.length), 0) }
+            if size <= 1024 {
+                withUnsafeTemporaryAllocation(byteCount: size, alignment: 1) { buffer in
+                    var sink = PointerSink(base: buffer.baseAddress!)
+                    write(parameterFormats: nil, parameters: parameters, resultFormats: resultFormats, repeated: repeated, into: &sink)
+                    out.append(contentsOf: UnsafeRawBufferPointer(start: buffer.baseAddress!, count: sink.count))
+                }
+                return
+            }
+        }
+        write(parameterFormats: parameterFormats, parameters: parameters, resultFormats: resultFormats, repeated: repeated, into: &out)
+    }
+
+    /// The message itself, into an array or through a pointer (one generic body for both).
+    @inline(__always)
+    private func write<Sink: BindSink>(parameterFormats: [Int16]?, parameters: BindParameters, resultFormats: [Int16],
+                                       repeated: Bool, into out: inout Sink) {
+        let start = out.count
+        out.put(FrontendMessageType.bind)
+        out.putUInt32(0)
         if repeated {
-            out.append(contentsOf: head)
+            head.withUnsafeBytes { out.put($0) }
         } else {
-            Self.appendNames(portal, statement, to: &out)
+            Self.appendNames(portal, statement ?? "", to: &out)
         }
         if let parameterFormats {
             Self.appendFormats(parameterFormats, to: &out)
         } else {
             switch parameters.uniformFormatCode {
             case .some(nil):
-                out.appendInt16(0)
+                out.putUInt16(0)
             case .some(let code?):
-                out.appendInt16(1)
-                out.appendInt16(code)
+                out.putUInt16(1)
+                out.putUInt16(UInt16(bitPattern: code))
             case nil:
-                out.appendInt16(Int16(truncatingIfNeeded: parameters.slots.count))
-                for slot in parameters.slots { out.appendInt16(slot.format) }
+                out.putUInt16(UInt16(truncatingIfNeeded: parameters.slots.count))
+                for slot in parameters.slots { out.putUInt16(UInt16(bitPattern: slot.format)) }
             }
         }
-        out.appendInt16(Int16(truncatingIfNeeded: parameters.slots.count))
-        parameters.bytes.withUnsafeBufferPointer { bytes in
+        out.putUInt16(UInt16(truncatingIfNeeded: parameters.slots.count))
+        parameters.bytes.withUnsafeBytes { bytes in
             for slot in parameters.slots {
-                out.appendInt32(slot.length)
+                out.putUInt32(UInt32(bitPattern: slot.length))
                 if slot.length > 0 {
-                    out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[Int(slot.offset)..<Int(slot.offset + slot.length)]))
+                    out.put(UnsafeRawBufferPointer(rebasing: bytes[Int(slot.offset)..<Int(slot.offset + slot.length)]))
                 }
             }
         }
         if repeated {
-            out.append(contentsOf: tail)
+            tail.withUnsafeBytes { out.put($0) }
         } else {
             Self.appendFormats(resultFormats, to: &out)
         }
-        out.setInt32(Int32(truncatingIfNeeded: out.count - lengthOffset), at: lengthOffset)
+        out.setUInt32(UInt32(truncatingIfNeeded: out.count - start - 1), at: start + 1)
     }
 
     @inline(__always)
-    private static func appendNames(_ portal: String, _ statement: String, to out: inout [UInt8]) {
-        if portal.isEmpty { out.append(0) } else { out.appendCString(portal) }
-        if statement.isEmpty { out.append(0) } else { out.appendCString(statement) }
+    private static func appendNames<Sink: BindSink>(_ portal: String, _ statement: String, to out: inout Sink) {
+        var portal = portal, statement = statement
+        portal.withUTF8 { out.put(UnsafeRawBufferPointer($0)) }
+        out.put(0)
+        statement.withUTF8 { out.put(UnsafeRawBufferPointer($0)) }
+        out.put(0)
     }
 
     @inline(__always)
-    private static func appendFormats(_ formats: [Int16], to out: inout [UInt8]) {
-        out.appendInt16(Int16(truncatingIfNeeded: formats.count))
-        for f in formats { out.appendInt16(f) }
+    private static func appendFormats<Sink: BindSink>(_ formats: [Int16], to out: inout Sink) {
+        out.putUInt16(UInt16(truncatingIfNeeded: formats.count))
+        for f in formats { out.putUInt16(UInt16(bitPattern: f)) }
+    }
+}
+
+/// Where `BindEncoder` writes: a growable array, or memory sized beforehand.
+private protocol BindSink {
+    var count: Int { get }
+    mutating func put(_ byte: UInt8)
+    mutating func put(_ bytes: UnsafeRawBufferPointer)
+    mutating func setUInt32(_ value: UInt32, at offset: Int)
+}
+
+extension BindSink {
+    @inline(__always)
+    mutating func putUInt16(_ value: UInt16) {
+        put(UInt8(truncatingIfNeeded: value >> 8))
+        put(UInt8(truncatingIfNeeded: value))
+    }
+
+    @inline(__always)
+    mutating func putUInt32(_ value: UInt32) {
+        putUInt16(UInt16(truncatingIfNeeded: value >> 16))
+        putUInt16(UInt16(truncatingIfNeeded: value))
+    }
+}
+
+extension Array: BindSink where Element == UInt8 {
+    @inline(__always)
+    mutating func put(_ byte: UInt8) { append(byte) }
+    @inline(__always)
+    mutating func put(_ bytes: UnsafeRawBufferPointer) { append(contentsOf: bytes) }
+    @inline(__always)
+    mutating func setUInt32(_ value: UInt32, at offset: Int) { setInt32(Int32(bitPattern: value), at: offset) }
+}
+
+/// Unchecked writes into memory the caller sized for the whole message.
+private struct PointerSink: BindSink {
+    let base: UnsafeMutableRawPointer
+    var count = 0
+
+    @inline(__always)
+    mutating func put(_ byte: UInt8) {
+        base.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
+        count += 1
+    }
+
+    @inline(__always)
+    mutating func put(_ bytes: UnsafeRawBufferPointer) {
+        if let source = bytes.baseAddress { (base + count).copyMemory(from: source, byteCount: bytes.count) }
+        count += bytes.count
+    }
+
+    @inline(__always)
+    mutating func setUInt32(_ value: UInt32, at offset: Int) {
+        base.storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt32.self)
     }
 }
