@@ -244,9 +244,7 @@ public final class Connection: @unchecked Sendable {
             var rows: UInt64 = 0
             defer { rowsReceived &+= rows }
             while true {
-                let message = try receive()
-                let event: SimpleQueryStateMachine.Event
-                do throws(ProtocolError) { event = try machine.receive(message) } catch { throw fail(.protocolViolation(error)) }
+                guard let event = try nextSimpleQueryEvent(&machine) else { continue }
                 func deliver(_ e: SimpleQueryEvent) {
                     guard bodyError == nil else { return }
                     do { try body(e) } catch { bodyError = error }
@@ -307,6 +305,20 @@ public final class Connection: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// The next event of a simple query: rows, CommandComplete and ReadyForQuery read in place,
+    /// anything else decoded (nil: a notice, notification or parameter change, dispatched).
+    @inline(__always)
+    private func nextSimpleQueryEvent(_ machine: inout SimpleQueryStateMachine) throws(PostgresError) -> SimpleQueryStateMachine.Event? {
+        let frame = try nextFrame()
+        do throws(ProtocolError) {
+            if let event = try machine.receiveInPlace(frame, in: &decoder.framer) { return event }
+        } catch {
+            throw fail(.protocolViolation(error))
+        }
+        guard let message = try decodeMessage(frame) else { return nil }
+        do throws(ProtocolError) { return try machine.receive(message) } catch { throw fail(.protocolViolation(error)) }
     }
 
     /// Runs a simple-protocol query and collects every statement's result.

@@ -88,6 +88,34 @@ public struct SimpleQueryStateMachine: Sendable {
         }
     }
 
+    /// The in-place path for the messages a result is made of: a DataRow while receiving rows,
+    /// CommandComplete after rows or between statements, and ReadyForQuery between statements,
+    /// matched by type and read from `framer` with the checks of `BackendMessage.decode` (`inout`
+    /// only so that a decoder stored in a class is not copied). nil, with nothing changed, for
+    /// any other message or state: decode it and pass it to `receive(_:)`.
+    @inline(__always)
+    public mutating func receiveInPlace(_ header: FrameDecoder.FrameHeader, in framer: inout FrameDecoder) throws(ProtocolError) -> Event? {
+        typealias T = BackendMessageType
+        switch (state, header.type) {
+        case (.rows(let count), T.dataRow):
+            let row = try DataRow(decoding: framer.body(of: header))
+            guard row.columnCount == count else {
+                throw .malformed(message: "DataRow", reason: "\(row.columnCount) columns where RowDescription announced \(count)")
+            }
+            return .row(row)
+        case (.rows, T.commandComplete), (.waiting, T.commandComplete):
+            let command = try CommandComplete(decoding: framer.body(of: header))
+            state = .waiting
+            return .commandComplete(command)
+        case (.waiting, T.readyForQuery):
+            state = .done
+            if header.bodyCount == 1, let status = TransactionStatus(rawValue: framer.byte(0, of: header)) { return .ready(status) }
+            return .ready(try TransactionStatus(decoding: framer.body(of: header)))
+        default:
+            return nil
+        }
+    }
+
     var stateName: String {
         switch state {
         case .waiting: return "awaiting results"
