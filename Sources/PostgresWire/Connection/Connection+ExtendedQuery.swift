@@ -352,17 +352,17 @@ extension Connection {
             if info.name.isEmpty {
                 let start = out.count
                 FrontendMessage.parse(Parse(statement: "", query: queries[i].sql, parameterTypes: bindings.types.map(\.rawValue))).encode(into: &out)
-                tracer?.trace(.frontend, bytes: out[start...])
+                traceSink?.trace(.frontend, bytes: out[start...])
                 machine.enqueue(.parse, tag: i)
             }
             var start = out.count
             bindEncoder.encode(statement: info.name, parameters: bindings.values, resultFormats: info.resultFormats, into: &out)
-            tracer?.trace(.frontend, bytes: out[start...])
+            traceSink?.trace(.frontend, bytes: out[start...])
             machine.enqueue(.bind, tag: i)
             items[i].columns = info.columns
             start = out.count
             Self.encodeExecute(maxRows: Int32(clamping: fetchSize), into: &out)
-            tracer?.trace(.frontend, bytes: out[start...])
+            traceSink?.trace(.frontend, bytes: out[start...])
             machine.enqueue(.execute, tag: i)
             lastExecuted = i
         }

@@ -26,12 +26,12 @@ public final class Connection: @unchecked Sendable {
     @exclusivity(unchecked) var transport: Transport
     @exclusivity(unchecked) var decoder: BackendMessageDecoder
     @exclusivity(unchecked) var writeBuffer: [UInt8] = []
-    private var broken: PostgresError?
+    @exclusivity(unchecked) private var broken: PostgresError?
     private var lastFatalError: ServerError?
     private var _queryTimeout: Double?
     /// Incremented for each operation that arms the query timer (guarded by `stateLock`).
     private var queryGeneration: UInt64 = 0
-    private var closed = false
+    @exclusivity(unchecked) private var closed = false
     private var _parameters: [String: String]
     @exclusivity(unchecked) var _transactionStatus: TransactionStatus
     private var _noticeHandler: @Sendable (ServerError) -> Void
@@ -45,6 +45,8 @@ public final class Connection: @unchecked Sendable {
     public let authenticationMethod: String
     /// Receives every message this connection sends and receives (e.g. a PQtrace-format writer).
     public let tracer: (any MessageTracer)?
+    /// `tracer` held by reference: a message is traced without copying the existential.
+    let traceSink: TraceSink?
     public let options: ConnectionOptions
     @exclusivity(unchecked) var statementCache: StatementCache
     /// Statements evicted from the cache, closed with the next batch sent.
@@ -62,7 +64,7 @@ public final class Connection: @unchecked Sendable {
     /// Metric objects reused by each operation (guarded by `lock`).
     @exclusivity(unchecked) var operationMetrics: OperationMetrics.Cache?
     /// Whether the span of the operation running now records (a PREPARE child span only then).
-    var operationSpanRecording = false
+    @exclusivity(unchecked) var operationSpanRecording = false
     /// The tracer found for the instrument last seen (guarded by `lock`).
     @exclusivity(unchecked) var tracerLookup: TracerLookup?
     /// The statement whose operation name was found last, and the name (guarded by `lock`): a
@@ -123,6 +125,7 @@ public final class Connection: @unchecked Sendable {
                  connectionID: Int) {
         self.connectionID = connectionID
         self.tracer = tracer
+        self.traceSink = tracer.map(TraceSink.init)
         self.options = options
         self.statementCache = StatementCache(capacity: options.statementCacheMode == .named ? options.statementCacheCapacity : 0)
         self.configuration = configuration
@@ -441,7 +444,7 @@ public final class Connection: @unchecked Sendable {
     func send(_ message: FrontendMessage) {
         let start = writeBuffer.count
         message.encode(into: &writeBuffer)
-        tracer?.trace(.frontend, bytes: writeBuffer[start...])
+        traceSink?.trace(.frontend, bytes: writeBuffer[start...])
     }
 
     func flush() throws(PostgresError) {
@@ -476,7 +479,7 @@ public final class Connection: @unchecked Sendable {
                 throw fail(.protocolViolation(error))
             }
             if let header {
-                if let tracer { tracer.trace(.backend, bytes: decoder.framer.bytes(of: header)) }
+                traceSink?.trace(.backend, bytes: decoder.framer.bytes(of: header))
                 return header
             }
             // Nothing whole in the buffer: read from the socket, then frame again.
@@ -603,6 +606,15 @@ public final class Connection: @unchecked Sendable {
         }
         return n
     }
+}
+
+/// A message tracer held by reference (see `Connection.traceSink`).
+final class TraceSink: Sendable {
+    let tracer: any MessageTracer
+    init(_ tracer: any MessageTracer) { self.tracer = tracer }
+
+    @inline(__always)
+    func trace(_ direction: TraceDirection, bytes: ArraySlice<UInt8>) { tracer.trace(direction, bytes: bytes) }
 }
 
 extension FrameDecoder {
