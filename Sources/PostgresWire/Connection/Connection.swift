@@ -447,14 +447,23 @@ public final class Connection: @unchecked Sendable {
         traceSink?.trace(.frontend, bytes: writeBuffer[start...])
     }
 
+    /// Sends what was queued. Whenever the socket cannot take more, what the server has sent
+    /// meanwhile is read into the decoder's buffer, to be handled by the next receive: a pipeline
+    /// larger than the socket buffers would otherwise block both sides for good.
     func flush() throws(PostgresError) {
         defer { writeBuffer.removeAll(keepingCapacity: true) }
         bytesSent &+= UInt64(writeBuffer.count)
-        do throws(PostgresError) {
-            try transport.writeAll(writeBuffer, deadline: nil)
-        } catch {
-            throw fail(error)
+        var failure: PostgresError?
+        writeBuffer.withUnsafeBytes { bytes in
+            do throws(PostgresError) {
+                try transport.write(bytes, deadline: nil) { () throws(PostgresError) in
+                    bytesReceived &+= UInt64(try Self.readMore(transport: transport, decoder: &decoder, deadline: nil))
+                }
+            } catch {
+                failure = error
+            }
         }
+        if let failure { throw fail(failure) }
     }
 
     /// The next message that a query cycle must see; notices, notifications and parameter

@@ -95,6 +95,15 @@ package enum Platform {
         #endif
     }
 
+    /// `Platform.send` that never blocks (MSG_DONTWAIT): EAGAIN when the socket cannot take more.
+    package static func sendNonBlocking(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
+        #if canImport(Glibc)
+        return Glibc.send(fd, buffer, count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
+        #else
+        return Darwin.send(fd, buffer, count, MSG_DONTWAIT)
+        #endif
+    }
+
     /// `recv(2)` with no flags.
     package static func recv(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
         #if canImport(Glibc)

@@ -214,6 +214,37 @@ public final class SocketTransport: Transport, @unchecked Sendable {
         }
     }
 
+    public func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?,
+                      whileBlocked drain: () throws(PostgresError) -> Void) throws(PostgresError) {
+        guard fd >= 0 else { throw .connectionClosed("connection is closed") }
+        var offset = 0
+        while offset < bytes.count {
+            let n = Platform.sendNonBlocking(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n > 0 {
+                offset += n
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if try Self.waitForWritable(fd: fd, deadline: deadline) { try drain() }
+            } else {
+                throw .connectionLost("could not send data to server: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    /// Waits until `fd` can take more bytes or has bytes to read; true when it has bytes to read
+    /// (the caller drains them, then writes again).
+    static func waitForWritable(fd: Int32, deadline: Deadline?) throws(PostgresError) -> Bool {
+        var pfd = pollfd(fd: fd, events: Int16(POLLOUT | POLLIN), revents: 0)
+        while true {
+            let ready = Platform.poll(&pfd, 1, deadline?.remainingMilliseconds ?? -1)
+            if ready < 0 && errno == EINTR { continue }
+            if ready < 0 { throw .connectionLost("poll failed: \(String(cString: strerror(errno)))") }
+            if ready == 0 { throw .timeout("timeout expired") }
+            return pfd.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0
+        }
+    }
+
     public func close() {
         if fd >= 0 {
             Platform.close(fd)

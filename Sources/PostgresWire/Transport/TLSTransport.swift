@@ -196,6 +196,19 @@ public final class TLSTransport: Transport, @unchecked Sendable {
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) throws(PostgresError) {
+        try write(bytes, deadline: deadline, draining: false) {}
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?,
+                      whileBlocked drain: () throws(PostgresError) -> Void) throws(PostgresError) {
+        try write(bytes, deadline: deadline, draining: true, drain: drain)
+    }
+
+    /// The socket is non-blocking: SSL_write asks to wait (WANT_WRITE) when it cannot take more,
+    /// and is then called again with the same bytes. While it waits, what the server sent is
+    /// drained when `draining` (SSL_read between the attempts, as libpq does).
+    private func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?, draining: Bool,
+                       drain: () throws(PostgresError) -> Void) throws(PostgresError) {
         guard let ssl else { throw .connectionClosed("connection is closed") }
         var offset = 0
         while offset < bytes.count {
@@ -209,7 +222,12 @@ public final class TLSTransport: Transport, @unchecked Sendable {
             }
             let error = SSL_get_error(ssl, n)
             switch error {
-            case SSL_ERROR_WANT_WRITE: try poll(events: POLLOUT, deadline: deadline)
+            case SSL_ERROR_WANT_WRITE:
+                if draining {
+                    if try SocketTransport.waitForWritable(fd: socket.fileDescriptor, deadline: deadline) { try drain() }
+                } else {
+                    try poll(events: POLLOUT, deadline: deadline)
+                }
             case SSL_ERROR_WANT_READ: try poll(events: POLLIN, deadline: deadline)
             case SSL_ERROR_SYSCALL:
                 let code = ERR_get_error()

@@ -23,7 +23,20 @@ public protocol Transport: AnyObject {
     func read(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline?) throws(PostgresError) -> Int
     /// Writes every byte.
     func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) throws(PostgresError)
+    /// Writes every byte like `write(_:deadline:)`; whenever the connection cannot take more and
+    /// the server has sent something, calls `drain` (which reads it) before waiting again. A large
+    /// pipeline needs this: a server blocked on sending its results stops reading, and a client
+    /// blocked on sending would then wait forever (libpq reads while it flushes for this reason).
+    func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?, whileBlocked drain: () throws(PostgresError) -> Void) throws(PostgresError)
     func close()
     /// A description for error messages, e.g. `server at "127.0.0.1", port 5432`.
     var peerDescription: String { get }
+}
+
+extension Transport {
+    /// For a transport that cannot tell when it would block: a plain write.
+    public func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?,
+                      whileBlocked drain: () throws(PostgresError) -> Void) throws(PostgresError) {
+        try write(bytes, deadline: deadline)
+    }
 }
