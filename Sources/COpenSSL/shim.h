@@ -31,6 +31,13 @@ static inline void pgwire_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) { SSL_CTX_se
 static inline int pgwire_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
     return (int)SSL_set_tlsext_host_name(ssl, name);
 }
+static inline int pgwire_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list) {
+    return (int)SSL_CTX_set1_groups_list(ctx, list);
+}
+/// The NID of the group the handshake's key exchange used (0 when none).
+static inline int pgwire_SSL_get_negotiated_group(SSL *ssl) { return (int)SSL_get_negotiated_group(ssl); }
+/// SSL_group_to_name's argument for a TLS group code point (IANA TLS Supported Groups).
+static inline int pgwire_group_id_from_codepoint(unsigned short codepoint) { return TLSEXT_nid_unknown | (int)codepoint; }
 static inline int pgwire_TLS1_VERSION(void) { return TLS1_VERSION; }
 static inline int pgwire_TLS1_1_VERSION(void) { return TLS1_1_VERSION; }
 static inline int pgwire_TLS1_2_VERSION(void) { return TLS1_2_VERSION; }

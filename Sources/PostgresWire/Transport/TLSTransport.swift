@@ -11,7 +11,9 @@ public final class TLSTransport: Transport, @unchecked Sendable {
     private let socket: SocketTransport
     private var ssl: OpaquePointer?
     private var context: OpaquePointer?
-    private var bioMethod: OpaquePointer?
+    /// The socket BIO method (MSG_NOSIGNAL sends), made once for the process: BIO objects only
+    /// read it, so every connection's BIO shares it.
+    nonisolated(unsafe) private static let bioMethod: OpaquePointer? = pgwire_bio_method_new()
     public let peerDescription: String
 
     /// The negotiated protocol, e.g. "TLSv1.3".
@@ -20,6 +22,13 @@ public final class TLSTransport: Transport, @unchecked Sendable {
     public private(set) var cipher = ""
     /// The ALPN protocol the server selected, if any.
     public private(set) var alpnProtocol: String?
+    /// The group of the key exchange, e.g. "secp256r1" (OpenSSL's name), nil before the handshake.
+    public var keyExchangeGroup: String? {
+        guard let ssl, protocolVersion != "" else { return nil }
+        let group = pgwire_SSL_get_negotiated_group(ssl)
+        guard group != 0 else { return nil }
+        return SSL_group_to_name(ssl, group).map { String(cString: $0) }
+    }
     /// The server certificate (DER).
     public private(set) var peerCertificate: [UInt8]?
     /// The tls-server-end-point channel binding data (RFC 5929): the hash of the server certificate,
@@ -68,8 +77,7 @@ public final class TLSTransport: Transport, @unchecked Sendable {
         ERR_clear_error()
         guard let ssl = SSL_new(context) else { throw failure("could not establish SSL connection: \(TLSErrors.describe(ERR_get_error()))") }
         self.ssl = ssl
-        guard let method = pgwire_bio_method_new() else { throw failure("could not create SSL BIO method") }
-        bioMethod = method
+        guard let method = Self.bioMethod else { throw failure("could not create SSL BIO method") }
         guard let bio = pgwire_bio_new_socket(method, socket.fileDescriptor) else { throw failure("could not create SSL BIO") }
         SSL_set_bio(ssl, bio, bio)
 
@@ -236,10 +244,6 @@ public final class TLSTransport: Transport, @unchecked Sendable {
         if let context {
             SSL_CTX_free(context)
             self.context = nil
-        }
-        if let bioMethod {
-            BIO_meth_free(bioMethod)
-            self.bioMethod = nil
         }
         socket.close()
     }
