@@ -28,6 +28,7 @@ static inline int pgwire_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version
     return (int)SSL_CTX_set_max_proto_version(ctx, version);
 }
 static inline void pgwire_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) { SSL_CTX_set_mode(ctx, mode); }
+static inline void pgwire_SSL_CTX_set_read_ahead(SSL_CTX *ctx, int yes) { SSL_CTX_set_read_ahead(ctx, yes); }
 static inline int pgwire_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
     return (int)SSL_set_tlsext_host_name(ssl, name);
 }

@@ -134,6 +134,10 @@ enum TLSContextBuilder {
         if !settings.compression { options |= pgwire_SSL_OP_NO_COMPRESSION() }
         _ = SSL_CTX_set_options(context, options)
         pgwire_SSL_CTX_set_mode(context, pgwire_SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER() | pgwire_SSL_MODE_ENABLE_PARTIAL_WRITE())
+        // Read whatever the socket holds, not one record header and then its body: the server's
+        // handshake flight (6 records) and each message after it cost one recv instead of two
+        // each. Bytes read ahead stay in OpenSSL's buffer (TLSTransport.hasBufferedBytes).
+        pgwire_SSL_CTX_set_read_ahead(context, 1)
 
         if let minimum = settings.minimumProtocolVersion {
             guard let version = protocolVersion(minimum) else {
