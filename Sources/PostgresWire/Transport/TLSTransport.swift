@@ -10,6 +10,10 @@ import Foundation
 public final class TLSTransport: Transport, @unchecked Sendable {
     private let socket: SocketTransport
     private var ssl: OpaquePointer?
+    /// The socket BIO (owned by `ssl`) while it holds output back: during the handshake, and from
+    /// its end to the first write, so that the client's last flight (Finished) leaves in one send
+    /// with the first message after it (the startup packet).
+    private var holdingBIO: OpaquePointer?
     private var context: OpaquePointer?
     /// The socket BIO method (MSG_NOSIGNAL sends), made once for the process: BIO objects only
     /// read it, so every connection's BIO shares it.
@@ -80,6 +84,9 @@ public final class TLSTransport: Transport, @unchecked Sendable {
         guard let method = Self.bioMethod else { throw failure("could not create SSL BIO method") }
         guard let bio = pgwire_bio_new_socket(method, socket.fileDescriptor) else { throw failure("could not create SSL BIO") }
         SSL_set_bio(ssl, bio, bio)
+        // Each flight is sent when the handshake waits for the server (sendHeldOutput); the last
+        // one goes out with the first write (or read, or close).
+        if pgwire_bio_hold(bio) == 1 { holdingBIO = bio }
 
         if let serverName = settings.serverName {
             guard pgwire_SSL_set_tlsext_host_name(ssl, serverName) == 1 else {
@@ -98,8 +105,10 @@ public final class TLSTransport: Transport, @unchecked Sendable {
             let error = SSL_get_error(ssl, rc)
             switch error {
             case SSL_ERROR_WANT_READ:
+                try sendHeldHandshakeOutput(deadline: deadline)
                 try waitForHandshake(events: POLLIN, deadline: deadline)
             case SSL_ERROR_WANT_WRITE:
+                try sendHeldHandshakeOutput(deadline: deadline)
                 try waitForHandshake(events: POLLOUT, deadline: deadline)
             case SSL_ERROR_SYSCALL:
                 let code = ERR_get_error()
@@ -154,6 +163,35 @@ public final class TLSTransport: Transport, @unchecked Sendable {
         }
     }
 
+    /// Sends the flight the handshake wrote (it keeps holding what it writes next).
+    private func sendHeldHandshakeOutput(deadline: Deadline?) throws(PostgresError) {
+        guard let bio = holdingBIO else { return }
+        while true {
+            switch pgwire_bio_release(bio, 1) {
+            case 1: return
+            case 0: try waitForHandshake(events: POLLOUT, deadline: deadline)
+            default:
+                throw .connectionFailed("connection to \(peerDescription) failed: SSL SYSCALL error: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    /// Sends whatever is still held and stops holding (after the handshake: before the first
+    /// read and at the end of the first write).
+    private func releaseHeldOutput(deadline: Deadline?) throws(PostgresError) {
+        guard let bio = holdingBIO else { return }
+        while true {
+            switch pgwire_bio_release(bio, 0) {
+            case 1:
+                holdingBIO = nil
+                return
+            case 0: try poll(events: POLLOUT, deadline: deadline)
+            default:
+                throw .connectionLost("could not send data to server: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
     private func waitForHandshake(events: Int32, deadline: Deadline?) throws(PostgresError) {
         do throws(PostgresError) {
             try poll(events: events, deadline: deadline)
@@ -177,6 +215,7 @@ public final class TLSTransport: Transport, @unchecked Sendable {
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline?) throws(PostgresError) -> Int {
         guard let ssl else { throw .connectionClosed("connection is closed") }
+        if holdingBIO != nil { try releaseHeldOutput(deadline: deadline) }
         let count = Int32(clamping: buffer.count)
         while true {
             ERR_clear_error()
@@ -230,11 +269,18 @@ public final class TLSTransport: Transport, @unchecked Sendable {
                 throw .connectionLost("could not send data to server: SSL error: \(TLSErrors.describe(ERR_get_error()))")
             }
         }
+        if holdingBIO != nil { try releaseHeldOutput(deadline: deadline) }
     }
 
     /// Sends close_notify (without waiting for the server's) and closes the socket.
     public func close() {
         if let ssl {
+            // What is still held (an alert after a failed handshake, the last flight when nothing
+            // was written): one non-blocking try.
+            if let bio = holdingBIO {
+                _ = pgwire_bio_release(bio, 0)
+                holdingBIO = nil
+            }
             ERR_clear_error()
             if protocolVersion != "" { _ = SSL_shutdown(ssl) }
             SSL_free(ssl)
