@@ -84,7 +84,7 @@ public final class TLSTransport: Transport, @unchecked Sendable {
         guard let method = Self.bioMethod else { throw failure("could not create SSL BIO method") }
         guard let bio = pgwire_bio_new_socket(method, socket.fileDescriptor) else { throw failure("could not create SSL BIO") }
         SSL_set_bio(ssl, bio, bio)
-        // Each flight is sent when the handshake waits for the server (sendHeldOutput); the last
+        // Each flight is sent when the handshake waits for the server (sendHeldHandshakeOutput); the last
         // one goes out with the first write (or read, or close).
         if pgwire_bio_hold(bio) == 1 { holdingBIO = bio }
 
