@@ -14,6 +14,8 @@ public final class TLSTransport: Transport, @unchecked Sendable {
     /// its end to the first write, so that the client's last flight (Finished) leaves in one send
     /// with the first message after it (the startup packet).
     private var holdingBIO: OpaquePointer?
+    /// Set by `prepareForClose`: writes stay held for `close()`, which sends them with close_notify.
+    private var closing = false
     private var context: OpaquePointer?
     /// The socket BIO method (MSG_NOSIGNAL sends), made once for the process: BIO objects only
     /// read it, so every connection's BIO shares it.
@@ -269,7 +271,14 @@ public final class TLSTransport: Transport, @unchecked Sendable {
                 throw .connectionLost("could not send data to server: SSL error: \(TLSErrors.describe(ERR_get_error()))")
             }
         }
-        if holdingBIO != nil { try releaseHeldOutput(deadline: deadline) }
+        if holdingBIO != nil && !closing { try releaseHeldOutput(deadline: deadline) }
+    }
+
+    /// Holds the last write (Terminate) so that it leaves in one send with close_notify.
+    public func prepareForClose() {
+        guard let ssl, protocolVersion != "" else { return }
+        if holdingBIO == nil, let bio = SSL_get_wbio(ssl), pgwire_bio_hold(bio) == 1 { holdingBIO = bio }
+        closing = holdingBIO != nil
     }
 
     /// Sends close_notify (without waiting for the server's) and closes the socket.
@@ -277,12 +286,16 @@ public final class TLSTransport: Transport, @unchecked Sendable {
         if let ssl {
             // What is still held (an alert after a failed handshake, the last flight when nothing
             // was written): one non-blocking try.
-            if let bio = holdingBIO {
+            if !closing, let bio = holdingBIO {
                 _ = pgwire_bio_release(bio, 0)
                 holdingBIO = nil
             }
             ERR_clear_error()
             if protocolVersion != "" { _ = SSL_shutdown(ssl) }
+            // After prepareForClose: Terminate and close_notify, in one send (blocking like the
+            // write it replaces).
+            if holdingBIO != nil { try? releaseHeldOutput(deadline: nil) }
+            holdingBIO = nil
             SSL_free(ssl)
             self.ssl = nil
             ERR_clear_error()

@@ -24,6 +24,13 @@ public protocol Transport: AnyObject {
     /// Writes every byte.
     func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) throws(PostgresError)
     func close()
+    /// Told before the last write (Terminate) that `close()` follows: a transport may keep what is
+    /// written from then on and send it with its own closing bytes (TLS: close_notify, one send).
+    func prepareForClose()
     /// A description for error messages, e.g. `server at "127.0.0.1", port 5432`.
     var peerDescription: String { get }
+}
+
+extension Transport {
+    public func prepareForClose() {}
 }
