@@ -14,6 +14,7 @@
 #include <openssl/objects.h>
 #include <errno.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/types.h>
 #include <sys/socket.h>
 
@@ -28,9 +29,17 @@ static inline int pgwire_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version
     return (int)SSL_CTX_set_max_proto_version(ctx, version);
 }
 static inline void pgwire_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) { SSL_CTX_set_mode(ctx, mode); }
+static inline void pgwire_SSL_CTX_set_read_ahead(SSL_CTX *ctx, int yes) { SSL_CTX_set_read_ahead(ctx, yes); }
 static inline int pgwire_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
     return (int)SSL_set_tlsext_host_name(ssl, name);
 }
+static inline int pgwire_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list) {
+    return (int)SSL_CTX_set1_groups_list(ctx, list);
+}
+/// The NID of the group the handshake's key exchange used (0 when none).
+static inline int pgwire_SSL_get_negotiated_group(SSL *ssl) { return (int)SSL_get_negotiated_group(ssl); }
+/// SSL_group_to_name's argument for a TLS group code point (IANA TLS Supported Groups).
+static inline int pgwire_group_id_from_codepoint(unsigned short codepoint) { return TLSEXT_nid_unknown | (int)codepoint; }
 static inline int pgwire_TLS1_VERSION(void) { return TLS1_VERSION; }
 static inline int pgwire_TLS1_1_VERSION(void) { return TLS1_1_VERSION; }
 static inline int pgwire_TLS1_2_VERSION(void) { return TLS1_2_VERSION; }
@@ -110,13 +119,97 @@ static inline int pgwire_bio_read(BIO *bio, char *buffer, int length) {
     return (int)n;
 }
 
+/// Output a BIO holds back instead of sending (BIO data pointer; NULL = send every write at once).
+typedef struct {
+    unsigned char *data;
+    size_t length, capacity;
+    int holding;
+} pgwire_held_output;
+
 static inline int pgwire_bio_write(BIO *bio, const char *buffer, int length) {
+    BIO_clear_retry_flags(bio);
+    pgwire_held_output *held = (pgwire_held_output *)BIO_get_data(bio);
+    if (held != NULL && held->holding && length >= 0) {
+        size_t needed = held->length + (size_t)length;
+        if (needed > held->capacity) {
+            size_t capacity = held->capacity < 1024 ? 1024 : held->capacity;
+            while (capacity < needed) capacity *= 2;
+            unsigned char *grown = (unsigned char *)realloc(held->data, capacity);
+            if (grown == NULL) { errno = ENOMEM; return -1; }
+            held->data = grown;
+            held->capacity = capacity;
+        }
+        memcpy(held->data + held->length, buffer, (size_t)length);
+        held->length = needed;
+        return length;
+    }
     int fd = -1;
     BIO_get_fd(bio, &fd);
-    BIO_clear_retry_flags(bio);
     ssize_t n = send(fd, buffer, (size_t)length, PGWIRE_SEND_NOSIGNAL);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_write(bio);
     return (int)n;
+}
+
+/// From now on `bio` collects what is written to it until pgwire_bio_release. 0 when out of memory
+/// (writes then keep going out at once).
+static inline int pgwire_bio_hold(BIO *bio) {
+    pgwire_held_output *held = (pgwire_held_output *)BIO_get_data(bio);
+    if (held == NULL) {
+        held = (pgwire_held_output *)calloc(1, sizeof(pgwire_held_output));
+        if (held == NULL) return 0;
+        BIO_set_data(bio, held);
+    }
+    held->holding = 1;
+    return 1;
+}
+
+/// Sends what `bio` holds, in one send when the socket takes it, and keeps holding later writes
+/// when `keep_holding`. 1: all sent; 0: the socket would block (call again once writable; the rest
+/// stays held); -1: error (errno).
+static inline int pgwire_bio_release(BIO *bio, int keep_holding) {
+    pgwire_held_output *held = (pgwire_held_output *)BIO_get_data(bio);
+    if (held == NULL) return 1;
+    held->holding = 1;  // until everything held is out, later writes queue behind it
+    int fd = -1;
+    BIO_get_fd(bio, &fd);
+    size_t sent = 0;
+    while (sent < held->length) {
+        ssize_t n = send(fd, held->data + sent, held->length - sent, PGWIRE_SEND_NOSIGNAL);
+        if (n < 0) {
+            int saved = errno;
+            if (sent > 0) memmove(held->data, held->data + sent, held->length - sent);
+            held->length -= sent;
+            errno = saved;
+            if (saved == EINTR) { sent = 0; continue; }
+            return (saved == EAGAIN || saved == EWOULDBLOCK) ? 0 : -1;
+        }
+        sent += (size_t)n;
+    }
+    held->length = 0;
+    held->holding = keep_holding;
+    if (!keep_holding) {
+        free(held->data);
+        held->data = NULL;
+        held->capacity = 0;
+    }
+    return 1;
+}
+
+/// Whether `bio` holds bytes not sent yet.
+static inline int pgwire_bio_holds_output(BIO *bio) {
+    pgwire_held_output *held = (pgwire_held_output *)BIO_get_data(bio);
+    return held != NULL && held->length > 0;
+}
+
+static inline int pgwire_bio_destroy(BIO *bio) {
+    pgwire_held_output *held = (pgwire_held_output *)BIO_get_data(bio);
+    if (held != NULL) {
+        free(held->data);
+        free(held);
+        BIO_set_data(bio, NULL);
+    }
+    int (*socket_destroy)(BIO *) = BIO_meth_get_destroy(BIO_s_socket());
+    return socket_destroy != NULL ? socket_destroy(bio) : 1;
 }
 
 static inline int pgwire_bio_puts(BIO *bio, const char *text) {
@@ -133,7 +226,7 @@ static inline BIO_METHOD *pgwire_bio_method_new(void) {
         !BIO_meth_set_gets(method, BIO_meth_get_gets(socket_method)) ||
         !BIO_meth_set_ctrl(method, BIO_meth_get_ctrl(socket_method)) ||
         !BIO_meth_set_create(method, BIO_meth_get_create(socket_method)) ||
-        !BIO_meth_set_destroy(method, BIO_meth_get_destroy(socket_method)) ||
+        !BIO_meth_set_destroy(method, pgwire_bio_destroy) ||
         !BIO_meth_set_callback_ctrl(method, BIO_meth_get_callback_ctrl(socket_method))) {
         BIO_meth_free(method);
         return NULL;

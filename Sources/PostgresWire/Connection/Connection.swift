@@ -405,6 +405,7 @@ public final class Connection: @unchecked Sendable {
         lock.withLock {
             guard !closed else { return }
             if broken == nil {
+                transport.prepareForClose()
                 send(.terminate)
                 try? flush()
             }

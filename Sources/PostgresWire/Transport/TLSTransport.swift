@@ -10,8 +10,16 @@ import Foundation
 public final class TLSTransport: Transport, @unchecked Sendable {
     private let socket: SocketTransport
     private var ssl: OpaquePointer?
+    /// The socket BIO (owned by `ssl`) while it holds output back: during the handshake, and from
+    /// its end to the first write, so that the client's last flight (Finished) leaves in one send
+    /// with the first message after it (the startup packet).
+    private var holdingBIO: OpaquePointer?
+    /// Set by `prepareForClose`: writes stay held for `close()`, which sends them with close_notify.
+    private var closing = false
     private var context: OpaquePointer?
-    private var bioMethod: OpaquePointer?
+    /// The socket BIO method (MSG_NOSIGNAL sends), made once for the process: BIO objects only
+    /// read it, so every connection's BIO shares it.
+    nonisolated(unsafe) private static let bioMethod: OpaquePointer? = pgwire_bio_method_new()
     public let peerDescription: String
 
     /// The negotiated protocol, e.g. "TLSv1.3".
@@ -20,6 +28,13 @@ public final class TLSTransport: Transport, @unchecked Sendable {
     public private(set) var cipher = ""
     /// The ALPN protocol the server selected, if any.
     public private(set) var alpnProtocol: String?
+    /// The group of the key exchange, e.g. "secp256r1" (OpenSSL's name), nil before the handshake.
+    public var keyExchangeGroup: String? {
+        guard let ssl, protocolVersion != "" else { return nil }
+        let group = pgwire_SSL_get_negotiated_group(ssl)
+        guard group != 0 else { return nil }
+        return SSL_group_to_name(ssl, group).map { String(cString: $0) }
+    }
     /// The server certificate (DER).
     public private(set) var peerCertificate: [UInt8]?
     /// The tls-server-end-point channel binding data (RFC 5929): the hash of the server certificate,
@@ -68,10 +83,12 @@ public final class TLSTransport: Transport, @unchecked Sendable {
         ERR_clear_error()
         guard let ssl = SSL_new(context) else { throw failure("could not establish SSL connection: \(TLSErrors.describe(ERR_get_error()))") }
         self.ssl = ssl
-        guard let method = pgwire_bio_method_new() else { throw failure("could not create SSL BIO method") }
-        bioMethod = method
+        guard let method = Self.bioMethod else { throw failure("could not create SSL BIO method") }
         guard let bio = pgwire_bio_new_socket(method, socket.fileDescriptor) else { throw failure("could not create SSL BIO") }
         SSL_set_bio(ssl, bio, bio)
+        // Each flight is sent when the handshake waits for the server (sendHeldHandshakeOutput); the last
+        // one goes out with the first write (or read, or close).
+        if pgwire_bio_hold(bio) == 1 { holdingBIO = bio }
 
         if let serverName = settings.serverName {
             guard pgwire_SSL_set_tlsext_host_name(ssl, serverName) == 1 else {
@@ -90,8 +107,10 @@ public final class TLSTransport: Transport, @unchecked Sendable {
             let error = SSL_get_error(ssl, rc)
             switch error {
             case SSL_ERROR_WANT_READ:
+                try sendHeldHandshakeOutput(deadline: deadline)
                 try waitForHandshake(events: POLLIN, deadline: deadline)
             case SSL_ERROR_WANT_WRITE:
+                try sendHeldHandshakeOutput(deadline: deadline)
                 try waitForHandshake(events: POLLOUT, deadline: deadline)
             case SSL_ERROR_SYSCALL:
                 let code = ERR_get_error()
@@ -146,6 +165,35 @@ public final class TLSTransport: Transport, @unchecked Sendable {
         }
     }
 
+    /// Sends the flight the handshake wrote (it keeps holding what it writes next).
+    private func sendHeldHandshakeOutput(deadline: Deadline?) throws(PostgresError) {
+        guard let bio = holdingBIO else { return }
+        while true {
+            switch pgwire_bio_release(bio, 1) {
+            case 1: return
+            case 0: try waitForHandshake(events: POLLOUT, deadline: deadline)
+            default:
+                throw .connectionFailed("connection to \(peerDescription) failed: SSL SYSCALL error: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    /// Sends whatever is still held and stops holding (after the handshake: before the first
+    /// read and at the end of the first write).
+    private func releaseHeldOutput(deadline: Deadline?) throws(PostgresError) {
+        guard let bio = holdingBIO else { return }
+        while true {
+            switch pgwire_bio_release(bio, 0) {
+            case 1:
+                holdingBIO = nil
+                return
+            case 0: try poll(events: POLLOUT, deadline: deadline)
+            default:
+                throw .connectionLost("could not send data to server: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
     private func waitForHandshake(events: Int32, deadline: Deadline?) throws(PostgresError) {
         do throws(PostgresError) {
             try poll(events: events, deadline: deadline)
@@ -169,6 +217,7 @@ public final class TLSTransport: Transport, @unchecked Sendable {
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline?) throws(PostgresError) -> Int {
         guard let ssl else { throw .connectionClosed("connection is closed") }
+        if holdingBIO != nil { try releaseHeldOutput(deadline: deadline) }
         let count = Int32(clamping: buffer.count)
         while true {
             ERR_clear_error()
@@ -240,13 +289,31 @@ public final class TLSTransport: Transport, @unchecked Sendable {
                 throw .connectionLost("could not send data to server: SSL error: \(TLSErrors.describe(ERR_get_error()))")
             }
         }
+        if holdingBIO != nil && !closing { try releaseHeldOutput(deadline: deadline) }
+    }
+
+    /// Holds the last write (Terminate) so that it leaves in one send with close_notify.
+    public func prepareForClose() {
+        guard let ssl, protocolVersion != "" else { return }
+        if holdingBIO == nil, let bio = SSL_get_wbio(ssl), pgwire_bio_hold(bio) == 1 { holdingBIO = bio }
+        closing = holdingBIO != nil
     }
 
     /// Sends close_notify (without waiting for the server's) and closes the socket.
     public func close() {
         if let ssl {
+            // What is still held (an alert after a failed handshake, the last flight when nothing
+            // was written): one non-blocking try.
+            if !closing, let bio = holdingBIO {
+                _ = pgwire_bio_release(bio, 0)
+                holdingBIO = nil
+            }
             ERR_clear_error()
             if protocolVersion != "" { _ = SSL_shutdown(ssl) }
+            // After prepareForClose: Terminate and close_notify, in one send (blocking like the
+            // write it replaces).
+            if holdingBIO != nil { try? releaseHeldOutput(deadline: nil) }
+            holdingBIO = nil
             SSL_free(ssl)
             self.ssl = nil
             ERR_clear_error()
@@ -254,10 +321,6 @@ public final class TLSTransport: Transport, @unchecked Sendable {
         if let context {
             SSL_CTX_free(context)
             self.context = nil
-        }
-        if let bioMethod {
-            BIO_meth_free(bioMethod)
-            self.bioMethod = nil
         }
         socket.close()
     }

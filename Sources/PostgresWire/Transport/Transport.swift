@@ -29,6 +29,9 @@ public protocol Transport: AnyObject {
     /// blocked on sending would then wait forever (libpq reads while it flushes for this reason).
     func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?, whileBlocked drain: () throws(PostgresError) -> Void) throws(PostgresError)
     func close()
+    /// Told before the last write (Terminate) that `close()` follows: a transport may keep what is
+    /// written from then on and send it with its own closing bytes (TLS: close_notify, one send).
+    func prepareForClose()
     /// A description for error messages, e.g. `server at "127.0.0.1", port 5432`.
     var peerDescription: String { get }
 }
@@ -39,4 +42,6 @@ extension Transport {
                       whileBlocked drain: () throws(PostgresError) -> Void) throws(PostgresError) {
         try write(bytes, deadline: deadline)
     }
+
+    public func prepareForClose() {}
 }

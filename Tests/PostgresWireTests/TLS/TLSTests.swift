@@ -362,6 +362,29 @@ struct TLSModeTests {
         #expect(missingGiven?.message.contains("root certificate file \"/nonexistent/root.crt\" does not exist") == true)
     }
 
+    @Test func keyShareIsForP256AmongOpenSSLsGroups() throws {
+        // PostgreSQL up to 17 takes only P-256 for the key exchange: the ClientHello's one key
+        // share is for it (no HelloRetryRequest), and the groups offered are OpenSSL's, in
+        // OpenSSL's order apart from P-256 moved to the front.
+        let server = try TLSFixture.server()
+        let configuration = try TLSFixture.configuration(server.dsn(host: "127.0.0.1", extra: "sslmode=require"))
+        let settings = TLSSettings(configuration: configuration, host: configuration.hosts[0], direct: false)
+        let ours = try #require(try ClientHelloSample.of(settings))
+        let plain = try #require(ClientHelloSample.openSSLDefault())
+        #expect(ours.keyShareGroup == KeyShare.p256)
+        #expect(ours.groups.first?.codePoint == KeyShare.p256)
+        #expect(ours.groups.first?.name == "secp256r1")
+        #expect(ours.groups.map(\.codePoint).sorted() == plain.groups.map(\.codePoint).sorted())
+        #expect(ours.groups.map(\.codePoint).filter { $0 != KeyShare.p256 } == plain.groups.map(\.codePoint).filter { $0 != KeyShare.p256 })
+
+        let socket = try SocketTransport.connectTCP(host: "127.0.0.1", hostaddr: nil, port: server.port, deadline: Deadline(secondsFromNow: 10))
+        #expect(try Connection.requestSSL(socket: socket, sslMode: .require, deadline: Deadline(secondsFromNow: 10)))
+        let transport = try TLSTransport.handshake(socket: socket, settings: settings, deadline: Deadline(secondsFromNow: 10))
+        defer { transport.close() }
+        #expect(transport.keyExchangeGroup == "secp256r1")
+        #expect(transport.protocolVersion == "TLSv1.3")
+    }
+
     @Test func sharedContextIsRebuiltWhenACertificateFileChanges() throws {
         // One SSL_CTX serves every connection of a configuration (TLSContextCache), but, as
         // libpq reads its files on each connect, a root certificate replaced in place is used by
