@@ -25,6 +25,8 @@ final class ClosureJob: IOJob, @unchecked Sendable {
 /// thread sleeps. After a job the thread keeps polling the queue for `spinNanoseconds` before it
 /// sleeps, because the task it just resumed usually submits its next job within a few
 /// microseconds: that job then costs no futex wake and no context switch of the I/O thread.
+/// Each polling round yields the processor, so that the thread that runs the resumed task is
+/// not kept waiting for this core.
 ///
 /// The thread is also a `TaskExecutor` (`AsyncConnection.executor`): a task that prefers it
 /// (`withTaskExecutorPreference`) runs its nonisolated code here, between the jobs, and the
@@ -62,6 +64,8 @@ final class IOThread: @unchecked Sendable {
         if let v = ProcessInfo.processInfo.environment["PGWIRE_IO_POLL_NS"], let n = UInt64(v) { return n }
         return 50_000
     }()
+    /// Whether a polling round yields the processor (PGWIRE_IO_POLL_YIELD=0: benchmarks only).
+    static let yieldWhilePolling = ProcessInfo.processInfo.environment["PGWIRE_IO_POLL_YIELD"] != "0"
     /// The I/O thread's stack. It runs user closures (`withConnection`), so it stays generous: only
     /// touched pages count in RSS (256 KiB measured no different in W7).
     static let stackSize = 1 << 20
@@ -208,6 +212,9 @@ final class IOThread: @unchecked Sendable {
             condition.unlock()
             if ready { return true }
             if DispatchTime.now().uptimeNanoseconds >= deadline { return false }
+            // The thread that runs the task (and submits the next job) may wait for this core
+            // (few or busy cores): let it run first.
+            if Self.yieldWhilePolling { sched_yield() }
         }
     }
 
