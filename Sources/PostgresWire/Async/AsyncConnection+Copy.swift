@@ -54,6 +54,12 @@ extension AsyncConnection {
     /// I/O thread, which writes them inside the blocking `Connection.copyIn`.
     private func runCopyIn(_ sql: String, bufferedChunks: Int,
                            _ produce: (_ send: ([UInt8]) async throws -> Void) async throws -> Void) async throws -> Int {
+        // The I/O thread waits for the data: it must not come from a task that runs there.
+        if #available(macOS 15.0, *), runsOnIOThread {
+            return try await withTaskExecutorPreference(globalConcurrentExecutor) {
+                try await runCopyIn(sql, bufferedChunks: bufferedChunks, produce)
+            }
+        }
         try Task.checkCancellation()
         try openStream.check()
         let channel = CopyInChannel(capacity: Swift.max(1, bufferedChunks))

@@ -25,11 +25,22 @@ final class ClosureJob: IOJob, @unchecked Sendable {
 /// thread sleeps. After a job the thread keeps polling the queue for `spinNanoseconds` before it
 /// sleeps, because the task it just resumed usually submits its next job within a few
 /// microseconds: that job then costs no futex wake and no context switch of the I/O thread.
+/// Each polling round yields the processor, so that the thread that runs the resumed task is
+/// not kept waiting for this core.
+///
+/// The thread is also a `TaskExecutor` (`AsyncConnection.executor`): a task that prefers it
+/// (`withTaskExecutorPreference`) runs its nonisolated code here, between the jobs, and the
+/// connection's operations then run inline, without a hand-off in either direction.
 final class IOThread: @unchecked Sendable {
+    /// A queued unit of work: a blocking job, or a task's job (the thread as a task executor).
+    private enum Work {
+        case job(IOJob)
+        case task(UnownedJob)
+    }
     private let condition = NSCondition()
     /// Guards the state of this connection's cancellation gates (see `CancelGate`).
     let gateCondition = NSCondition()
-    private var jobs: [IOJob] = []
+    private var jobs: [Work] = []
     private var head = 0
     private var stopped = false
     /// Whether the thread waits on `condition` (a submit must then signal it).
@@ -43,12 +54,18 @@ final class IOThread: @unchecked Sendable {
     private var wakeUpPipe: (read: Int32, write: Int32)?
     /// The tracer lookup of the tasks that submit jobs (see `TracerLookup`).
     private let tracerMemo = TracerLookup.LockedMemo()
+    /// The running loop's thread (see `isCurrent`), guarded by its own lock so that the check
+    /// never contends with the polling loop.
+    private let identityLock = NSLock()
+    private var loopThread: Thread?
     /// How long the thread polls for the next job before it sleeps.
     static let spinNanoseconds: UInt64 = {
         // PGWIRE_IO_POLL_NS: tuning knob for benchmarks (0: never poll).
         if let v = ProcessInfo.processInfo.environment["PGWIRE_IO_POLL_NS"], let n = UInt64(v) { return n }
         return 50_000
     }()
+    /// Whether a polling round yields the processor (PGWIRE_IO_POLL_YIELD=0: benchmarks only).
+    static let yieldWhilePolling = ProcessInfo.processInfo.environment["PGWIRE_IO_POLL_YIELD"] != "0"
     /// The I/O thread's stack. It runs user closures (`withConnection`), so it stays generous: only
     /// touched pages count in RSS (256 KiB measured no different in W7).
     static let stackSize = 1 << 20
@@ -56,6 +73,8 @@ final class IOThread: @unchecked Sendable {
     /// The thread's name; the thread starts with the first job or idle handler (an idle
     /// connection that never ran anything costs no thread).
     private let name: String
+    /// Whether the loop runs (or is starting). It ends once stopped with nothing queued; a task
+    /// job queued after that (a task still preferring this executor) starts it again.
     private var started = false
 
     init(name: String) {
@@ -70,7 +89,10 @@ final class IOThread: @unchecked Sendable {
     }
 
     private func startThread() {
-        let thread = Thread { [self] in self.loop() }
+        let thread = Thread { [self] in
+            identityLock.withLock { loopThread = Thread.current }
+            self.loop()
+        }
         thread.name = name
         thread.stackSize = Self.stackSize
         thread.start()
@@ -93,13 +115,35 @@ final class IOThread: @unchecked Sendable {
             condition.unlock()
             return false
         }
-        jobs.append(job)
-        if sleeping { condition.signal() }
+        jobs.append(.job(job))
+        let signal = sleeping
         wakeIdleHandler()
         let start = claimStart()
         condition.unlock()
+        // Signalled after unlocking: the woken thread then does not block on the lock at once.
+        if signal { condition.signal() }
         if start { startThread() }
         return true
+    }
+
+    /// Queues a task's job (the thread as a task executor). It runs even after `stop`: the loop
+    /// then starts again for it and ends when nothing is queued.
+    fileprivate func submitTask(_ job: UnownedJob) {
+        condition.lock()
+        jobs.append(.task(job))
+        let signal = sleeping
+        wakeIdleHandler()
+        let start = claimStart()
+        condition.unlock()
+        if signal { condition.signal() }
+        if start { startThread() }
+    }
+
+    /// Whether the caller runs on this thread (as a task that prefers this executor: blocking
+    /// work may then run inline).
+    var isCurrent: Bool {
+        let current = Thread.current
+        return identityLock.withLock { loopThread === current }
     }
 
     /// Lets queued jobs finish, then ends the thread.
@@ -168,18 +212,27 @@ final class IOThread: @unchecked Sendable {
             condition.unlock()
             if ready { return true }
             if DispatchTime.now().uptimeNanoseconds >= deadline { return false }
+            // The thread that runs the task (and submits the next job) may wait for this core
+            // (few or busy cores): let it run first.
+            if Self.yieldWhilePolling { sched_yield() }
         }
     }
 
     private func loop() {
         defer {
+            identityLock.withLock { loopThread = nil }
             condition.lock()
             if let pipe = wakeUpPipe {
                 close(pipe.read)
                 close(pipe.write)
                 wakeUpPipe = nil
             }
+            // A task job queued meanwhile restarts the loop (`submitTask`).
+            started = false
+            let restart = head != jobs.count
+            if restart { started = true }
             condition.unlock()
+            if restart { startThread() }
         }
         var pollNext = false
         // Polls that found no job in a row, and jobs left to run before the next poll: after a
@@ -218,7 +271,7 @@ final class IOThread: @unchecked Sendable {
                 condition.unlock()
                 return
             }
-            let job = jobs[head]
+            let work = jobs[head]
             head += 1
             if head == jobs.count {
                 jobs.removeAll(keepingCapacity: true)
@@ -228,14 +281,30 @@ final class IOThread: @unchecked Sendable {
                 head = 0
             }
             condition.unlock()
-            if let scope = job.scope {
-                job.scope = nil
-                scope.run { job.run() }
-            } else {
-                job.run()
+            switch work {
+            case .job(let job):
+                if let scope = job.scope {
+                    job.scope = nil
+                    scope.run { job.run() }
+                } else {
+                    job.run()
+                }
+            case .task(let job):
+                if #available(macOS 15.0, *) { runTask(job) }
             }
             pollNext = true
         }
+    }
+}
+
+@available(macOS 15.0, *)
+extension IOThread: TaskExecutor {
+    func enqueue(_ job: consuming ExecutorJob) {
+        submitTask(UnownedJob(job))
+    }
+
+    fileprivate func runTask(_ job: UnownedJob) {
+        job.runSynchronously(on: asUnownedTaskExecutor())
     }
 }
 

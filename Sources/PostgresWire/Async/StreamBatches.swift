@@ -143,7 +143,7 @@ final class BatchChannel: @unchecked Sendable {
 
     init(capacity: Int) {
         self.capacity = Swift.max(1, capacity)
-        batches.reserveCapacity(self.capacity)
+        batches.reserveCapacity(Swift.min(self.capacity, 8))
     }
 
     /// Sets the hook run when the consumer cancels or leaves early (before the job is queued).

@@ -203,8 +203,10 @@ public final class AsyncConnectionPool: Sendable {
     private func check(_ entry: PoolCore<AsyncConnection>.Entry) async -> AsyncConnection? {
         let connection = entry.resource
         // A server gone away (or no longer suiting target_session_attrs) while the connection
-        // sat idle shows without a round trip: replace it rather than hand it out.
-        var ok = !core.isExpired(entry) && connection.connection.isUsableAfterIdle()
+        // sat idle shows without a round trip: replace it rather than hand it out. One handed
+        // straight from the task that released it to this waiter never sat idle: no check (a
+        // system call) then.
+        var ok = !core.isExpired(entry) && (entry.handedOver ? !connection.isClosed : connection.connection.isUsableAfterIdle())
         if ok, configuration.prePing {
             do { _ = try await Task { try await connection.simpleQuery("") }.value } catch { ok = false }
         }

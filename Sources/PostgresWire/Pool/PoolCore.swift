@@ -77,6 +77,9 @@ final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
         let resource: Resource
         let createdAt: UInt64
         var releasedAt: UInt64
+        /// Whether the last release handed it straight to a waiter (it never sat idle); set
+        /// under the core's lock before the waiter is granted it.
+        var handedOver = false
         init(_ resource: Resource, now: UInt64) {
             self.resource = resource
             createdAt = now
@@ -259,10 +262,12 @@ final class PoolCore<Resource: AnyObject & Sendable>: @unchecked Sendable {
                 idle.append(entry)
             } else if !waiters.isEmpty {
                 checkedOut[ObjectIdentifier(entry.resource)] = entry
+                entry.handedOver = true
                 grant = (waiters.removeFirst(), .entry(entry))
             } else {
                 inUseCount -= 1
                 entry.releasedAt = clock.nanoseconds()
+                entry.handedOver = false
                 idle.append(entry)
             }
         }
