@@ -365,6 +365,13 @@ extension Connection {
             traceSink?.trace(.frontend, bytes: out[start...])
             machine.enqueue(.execute, tag: i)
             lastExecuted = i
+            // A long batch goes out as it is encoded, so that the server works on its start
+            // while the rest is encoded (what the server answers meanwhile is read by flush()).
+            if out.count >= Self.batchChunkSize {
+                swap(&out, &writeBuffer)
+                try flush()
+                swap(&out, &writeBuffer)
+            }
         }
         writeBuffer = out
         guard machine.hasPendingSteps else { return }
@@ -460,6 +467,9 @@ extension Connection {
             for event in events { try handle(event) }
         }
     }
+
+    /// How much of a batch is encoded before it is sent (the rest follows as it is encoded).
+    static let batchChunkSize = 64 * 1024
 
     /// Execute of the unnamed portal.
     @inline(__always)
