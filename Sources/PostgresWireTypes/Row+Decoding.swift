@@ -11,22 +11,32 @@ extension Row {
     /// Decodes column `index` as `T`. NULL becomes nil for optional `T` and `.unexpectedNull`
     /// otherwise; every error is a `PostgresError.coding` naming the column. Pass `PostgresDecodingContext(parameters:
     /// connection.parameters)` so text-format dates and intervals follow the session's styles.
-    @inlinable
+    @inlinable @inline(__always)
     public func decode<T: PostgresDecodable>(_: T.Type = T.self, at index: Int,
                                              context: PostgresDecodingContext = .default) throws(PostgresError) -> T {
         // Inlinable so that, specialised for `T` in the caller, the built-in scalars go straight
         // to a reader of the row's bytes in place: no slice, no context, no protocol witness, no
         // generic value handling. Whatever those readers do not take (other types and formats,
         // NULL, malformed values, bad indexes) goes the general way, with the same value or error.
-        if T.self == Int.self, let v = _builtinInt(at: index) { return unsafeBitCast(v, to: T.self) }
-        if T.self == String.self, let v = _builtinString(at: index) { return unsafeBitCast(v, to: T.self) }
-        if T.self == Double.self, let v = _builtinDouble(at: index) { return unsafeBitCast(v, to: T.self) }
-        if T.self == Date.self, let v = _builtinDate(at: index) { return unsafeBitCast(v, to: T.self) }
-        if T.self == Int64.self, let v = _builtinInt(at: index) { return unsafeBitCast(Int64(v), to: T.self) }
-        if T.self == Int32.self, let v = _builtinInt(at: index), let v32 = Int32(exactly: v) {
+        // Each reader gives nil when it does not take the column, .some(nil) for NULL (which
+        // only the optional types take here).
+        if T.self == Int.self, let v = _inPlaceInt(at: index), let v { return unsafeBitCast(v, to: T.self) }
+        if T.self == String.self, let v = _inPlaceString(at: index), let v { return unsafeBitCast(v, to: T.self) }
+        if T.self == Double.self, let v = _inPlaceDouble(at: index), let v { return unsafeBitCast(v, to: T.self) }
+        if T.self == Date.self, let v = _inPlaceDate(at: index), let v { return unsafeBitCast(v, to: T.self) }
+        if T.self == Int64.self, let v = _inPlaceInt(at: index), let v { return unsafeBitCast(Int64(v), to: T.self) }
+        if T.self == Int32.self, let v = _inPlaceInt(at: index), let v, let v32 = Int32(exactly: v) {
             return unsafeBitCast(v32, to: T.self)
         }
-        if T.self == Bool.self, let v = _builtinBool(at: index) { return unsafeBitCast(v, to: T.self) }
+        if T.self == Bool.self, let v = _inPlaceBool(at: index), let v { return unsafeBitCast(v, to: T.self) }
+        if T.self == UUID.self, let v = _inPlaceUUID(at: index), let v { return unsafeBitCast(v, to: T.self) }
+        if T.self == Int?.self, let v = _inPlaceInt(at: index) { return unsafeBitCast(v, to: T.self) }
+        if T.self == String?.self, let v = _inPlaceString(at: index) { return unsafeBitCast(v, to: T.self) }
+        if T.self == Double?.self, let v = _inPlaceDouble(at: index) { return unsafeBitCast(v, to: T.self) }
+        if T.self == Date?.self, let v = _inPlaceDate(at: index) { return unsafeBitCast(v, to: T.self) }
+        if T.self == Int64?.self, let v = _inPlaceInt(at: index) { return unsafeBitCast(v.map(Int64.init), to: T.self) }
+        if T.self == Bool?.self, let v = _inPlaceBool(at: index) { return unsafeBitCast(v, to: T.self) }
+        if T.self == UUID?.self, let v = _inPlaceUUID(at: index) { return unsafeBitCast(v, to: T.self) }
         return try _decode(T.self, at: index, context: context)
     }
 
@@ -86,9 +96,10 @@ extension Row {
 
     /// Binary int2/int4/int8 (what `PostgresIntegerCodec` reads into an Int).
     @usableFromInline
-    func _builtinInt(at index: Int) -> Int? {
-        withColumn(index) { oid, binary, bytes -> Int? in
-            guard binary, let bytes else { return nil }
+    func _inPlaceInt(at index: Int) -> Int?? {
+        withColumn(index) { oid, binary, bytes -> Int?? in
+            guard let bytes else { return .some(nil) }
+            guard binary else { return nil }
             switch (oid, bytes.count) {
             case (PostgresDataType.int4.rawValue, 4): return Int(Int32(bitPattern: bytes.loadUnaligned(as: UInt32.self).bigEndian))
             case (PostgresDataType.int8.rawValue, 8): return Int(Int64(bitPattern: bytes.loadUnaligned(as: UInt64.self).bigEndian))
@@ -100,9 +111,10 @@ extension Row {
 
     /// Binary float8 and float4 (what `Double.decode` reads).
     @usableFromInline
-    func _builtinDouble(at index: Int) -> Double? {
-        withColumn(index) { oid, binary, bytes -> Double? in
-            guard binary, let bytes else { return nil }
+    func _inPlaceDouble(at index: Int) -> Double?? {
+        withColumn(index) { oid, binary, bytes -> Double?? in
+            guard let bytes else { return .some(nil) }
+            guard binary else { return nil }
             switch (oid, bytes.count) {
             case (PostgresDataType.float8.rawValue, 8): return Double(bitPattern: bytes.loadUnaligned(as: UInt64.self).bigEndian)
             case (PostgresDataType.float4.rawValue, 4): return Double(Float(bitPattern: bytes.loadUnaligned(as: UInt32.self).bigEndian))
@@ -113,10 +125,11 @@ extension Row {
 
     /// Binary timestamptz and timestamp within Date's range (what `Date.decode` reads).
     @usableFromInline
-    func _builtinDate(at index: Int) -> Date? {
-        withColumn(index) { oid, binary, bytes -> Date? in
+    func _inPlaceDate(at index: Int) -> Date?? {
+        withColumn(index) { oid, binary, bytes -> Date?? in
+            guard let bytes else { return .some(nil) }
             guard binary, oid == PostgresDataType.timestamptz.rawValue || oid == PostgresDataType.timestamp.rawValue,
-                  let bytes, bytes.count == 8 else { return nil }
+                  bytes.count == 8 else { return nil }
             let us = Int64(bitPattern: bytes.loadUnaligned(as: UInt64.self).bigEndian)
             guard us != .max, us != .min else { return nil }
             return PostgresTimestampCodec.date(microsecondsSince2000: us)
@@ -125,10 +138,21 @@ extension Row {
 
     /// Binary bool (what `Bool.decode` reads).
     @usableFromInline
-    func _builtinBool(at index: Int) -> Bool? {
-        withColumn(index) { oid, binary, bytes -> Bool? in
-            guard binary, oid == PostgresDataType.bool.rawValue, let bytes, bytes.count == 1, bytes[0] <= 1 else { return nil }
+    func _inPlaceBool(at index: Int) -> Bool?? {
+        withColumn(index) { oid, binary, bytes -> Bool?? in
+            guard let bytes else { return .some(nil) }
+            guard binary, oid == PostgresDataType.bool.rawValue, bytes.count == 1, bytes[0] <= 1 else { return nil }
             return bytes[0] == 1
+        }
+    }
+
+    /// Binary uuid (what `UUID.decode` reads).
+    @usableFromInline
+    func _inPlaceUUID(at index: Int) -> UUID?? {
+        withColumn(index) { oid, binary, bytes -> UUID?? in
+            guard let bytes else { return .some(nil) }
+            guard binary, oid == PostgresDataType.uuid.rawValue, bytes.count == 16 else { return nil }
+            return UUID(uuid: bytes.loadUnaligned(as: uuid_t.self))
         }
     }
 
@@ -136,8 +160,9 @@ extension Row {
     /// `String.decode` reads them as; registered textual types and other text take the general
     /// path and its strict UTF-8 validation).
     @usableFromInline
-    func _builtinString(at index: Int) -> String? {
-        withColumn(index) { oid, binary, bytes -> String? in
+    func _inPlaceString(at index: Int) -> String?? {
+        withColumn(index) { oid, binary, bytes -> String?? in
+            guard let bytes else { return .some(nil) }
             if binary {
                 switch oid {
                 case PostgresDataType.text.rawValue, PostgresDataType.varchar.rawValue, PostgresDataType.bpchar.rawValue,
@@ -148,7 +173,7 @@ extension Row {
                     return nil
                 }
             }
-            guard let bytes, let base = bytes.baseAddress else { return bytes == nil ? nil : "" }
+            guard let base = bytes.baseAddress else { return "" }
             // ASCII, checked eight bytes at a time, is valid UTF-8 as it is.
             let count = bytes.count
             var high: UInt64 = 0

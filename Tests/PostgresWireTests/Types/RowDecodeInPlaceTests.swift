@@ -3,9 +3,9 @@ import PostgresWire
 import PostgresWireProtocol
 import Testing
 
-/// `Row.decode` reads the built-in scalars (Int, Int64, Int32, Double, Date, Bool, String) from
-/// the row's bytes in place and leaves everything else to the codecs: for every column here the
-/// result, value or error, must be what the codec itself gives.
+/// `Row.decode` reads the built-in scalars (Int, Int64, Int32, Double, Date, Bool, UUID, String
+/// and their optionals) from the row's bytes in place and leaves everything else to the codecs:
+/// for every column here the result, value or error, must be what the codec itself gives.
 @Suite struct RowDecodeInPlaceTests {
     struct Column {
         var oid: PostgresDataType
@@ -53,7 +53,12 @@ import Testing
         Column(oid: .json, binary: true, bytes: Array("{\"a\":1}".utf8)),
         Column(oid: .jsonb, binary: true, bytes: [1] + Array("{\"a\": 1}".utf8)),
         Column(oid: .int4, binary: false, bytes: Array(" 17 ".utf8)),
-        Column(oid: .uuid, binary: true, bytes: Array(repeating: 0xAB, count: 16)),
+        Column(oid: .uuid, binary: true, bytes: Array(0..<16)),
+        Column(oid: .uuid, binary: true, bytes: Array(0..<15)),
+        Column(oid: .uuid, binary: false, bytes: Array("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11".utf8)),
+        Column(oid: .bool, binary: true, bytes: nil),
+        Column(oid: .timestamptz, binary: true, bytes: nil),
+        Column(oid: .float8, binary: true, bytes: nil),
         Column(oid: .text, binary: true, bytes: nil),
     ]
 
@@ -112,8 +117,15 @@ import Testing
     @Test func date() { Self.check(Date.self) }
     @Test func bool() { Self.check(Bool.self) }
     @Test func string() { Self.check(String.self) }
+    @Test func uuid() { Self.check(UUID.self) }
     @Test func optionals() {
         Self.check(Int?.self)
+        Self.check(Int64?.self)
+        Self.check(Int32?.self)
+        Self.check(Double?.self)
+        Self.check(Date?.self)
+        Self.check(Bool?.self)
+        Self.check(UUID?.self)
         Self.check(String?.self)
     }
 
