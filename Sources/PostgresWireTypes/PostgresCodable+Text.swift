@@ -114,8 +114,8 @@ extension UUID: PostgresCodable {
             guard bytes.count == 16 else {
                 throw PostgresCodingError(.invalidData("expected 16 bytes, got \(bytes.count)"), type: type, swiftType: UUID.self)
             }
-            let b = Array(bytes)
-            return UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+            // Read in place: copying the bytes into an Array first cost an allocation per value.
+            return bytes.withUnsafeBytes { UUID(uuid: $0.loadUnaligned(as: uuid_t.self)) }
         case (.uuid, .text), (.unknown, .text):
             let s = String(decoding: bytes, as: UTF8.self)
             if let u = UUID(uuidString: s) { return u }

@@ -52,13 +52,45 @@ public struct PostgresEncodingContext: Sendable {
 
 /// Session facts that decoding needs: the server's reported settings (for text-format values)
 /// and the type registry (which OIDs are enums, arrays of what, ranges of what).
+///
+/// Cheap to pass: the default context (no parameters, the shared registry) holds no reference,
+/// so passing it to every `Row.decode` retains and releases nothing; any other context keeps its
+/// parameters and registry in one shared box, read only by the codecs that need them.
 public struct PostgresDecodingContext: Sendable {
-    public var parameters: [String: String]
-    public var registry: PostgresTypeRegistry
-    public init(parameters: [String: String] = [:], registry: PostgresTypeRegistry = .shared) {
-        self.parameters = parameters
-        self.registry = registry
+    @usableFromInline
+    final class Storage: Sendable {
+        let parameters: [String: String]
+        let registry: PostgresTypeRegistry
+        init(parameters: [String: String], registry: PostgresTypeRegistry) {
+            self.parameters = parameters
+            self.registry = registry
+        }
     }
-    public static let `default` = PostgresDecodingContext()
-}
 
+    /// nil: no parameters and `PostgresTypeRegistry.shared`.
+    @usableFromInline
+    var storage: Storage?
+
+    public var parameters: [String: String] {
+        get { storage?.parameters ?? [:] }
+        set { self = PostgresDecodingContext(parameters: newValue, registry: registry) }
+    }
+
+    public var registry: PostgresTypeRegistry {
+        get { storage?.registry ?? .shared }
+        set { self = PostgresDecodingContext(parameters: parameters, registry: newValue) }
+    }
+
+    public init(parameters: [String: String] = [:], registry: PostgresTypeRegistry = .shared) {
+        storage = parameters.isEmpty && registry === PostgresTypeRegistry.shared
+            ? nil : Storage(parameters: parameters, registry: registry)
+    }
+
+    /// No parameters and `PostgresTypeRegistry.shared`: a value with no reference in it, which
+    /// callers build inline (a `static let` would be read through an accessor and retained).
+    @inlinable
+    public static var `default`: PostgresDecodingContext { PostgresDecodingContext(storage: nil) }
+
+    @usableFromInline
+    init(storage: Storage?) { self.storage = storage }
+}
