@@ -11,8 +11,9 @@
 // Every workload reports user and system CPU separately; BenchPostgresWire also reports its
 // allocator calls per operation. Unless --no-obs (or --drivers names it), W2-prepared and W4 also
 // run "PostgresWire+obs" (instrumented, nothing listening) for the instrumentation-overhead
-// targets, and W7 runs "PostgresWire+sync" (sync Connections on 50 threads; the table's column
-// is AsyncConnection from 50 tasks); they get no column of their own in the table, a line each.
+// targets, W7 runs "PostgresWire+sync" (sync Connections on 50 threads; the table's column
+// is AsyncConnection from 50 tasks) and W2a "PostgresWire+executor" (its loop on the connection's
+// executor); they get no column of their own in the table, a line each.
 //
 // `Benchmarks/run` starts a throwaway server, builds everything in release mode and calls this.
 import BenchCore
@@ -155,6 +156,7 @@ let binDir = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymboli
 @MainActor func executable(_ driver: String) -> URL {
     binDir.appendingPathComponent(["PostgresWire": "BenchPostgresWire", "PostgresWire+obs": "BenchPostgresWire",
                                    "PostgresWire+sync": "BenchPostgresWire", "PostgresWire+bytes": "BenchPostgresWire",
+                                   "PostgresWire+executor": "BenchPostgresWire",
                                    "libpq": "BenchLibpq",
                                    "PostgresNIO": "BenchPostgresNIO"][driver] ?? "Bench" + driver)
 }
@@ -174,6 +176,8 @@ let binDir = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymboli
     environment["BENCH_W7_SYNC"] = driver == "PostgresWire+sync" ? "1" : nil
     // PostgresWire+bytes: W4 with its two text columns read as bytes (`Row.bytes(at:)`, no String).
     environment["BENCH_W4_BYTES"] = driver == "PostgresWire+bytes" ? "1" : nil
+    // PostgresWire+executor: W2a's loop inside withTaskExecutorPreference(connection.executor).
+    environment["BENCH_W2A_EXECUTOR"] = driver == "PostgresWire+executor" ? "1" : nil
     process.environment = environment
     let out = Pipe()
     let err = Pipe()
@@ -263,6 +267,7 @@ do {
 let obsDriver = "PostgresWire+obs"
 let syncDriver = "PostgresWire+sync"
 let bytesDriver = "PostgresWire+bytes"
+let executorDriver = "PostgresWire+executor"
 /// The table's drivers, PostgresWire+obs for the workloads of the overhead targets, and for W7
 /// PostgresWire+sync (sync `Connection`s opened on 50 threads, beside the table's AsyncConnections).
 @MainActor func driversToRun(_ w: Workload) -> [String] {
@@ -276,6 +281,7 @@ let bytesDriver = "PostgresWire+bytes"
         return options.drivers + [obsDriver]
     }
     if w == .w7 && !options.drivers.contains(syncDriver) { return options.drivers + [syncDriver] }
+    if w == .w2a && !options.drivers.contains(executorDriver) { return options.drivers + [executorDriver] }
     return options.drivers
 }
 
@@ -622,6 +628,16 @@ if let bytes = s(.w4, bytesDriver), let strings = s(.w4, ours) {
         + "client CPU \(f(bytes.cpuSeconds)) s (user \(f(bytes.userCPUSeconds)), sys \(f(bytes.systemCPUSeconds))), "
         + "\(f(bytes.allocationsPerOperation)) allocs/row; ÷ String: CPU \(formatRatio(ratio(bytes.cpuSeconds, strings.cpuSeconds))); "
         + "÷ libpq: CPU \(formatRatio(ratio(bytes.cpuSeconds, libpq?.cpuSeconds))), rows/s \(formatRatio(ratio(bytes.throughput, libpq?.throughput)))\n")
+}
+// W2a with the loop on the connection's executor (PostgresWire+executor) against the table's W2a.
+if let executor = s(.w2a, executorDriver) {
+    func f(_ v: Double?, _ d: Int = 1) -> String { v.map { String(format: "%.\(d)f", $0) } ?? "–" }
+    let plain = s(.w2a, ours), nio = s(.w2a, "PostgresNIO")
+    print("PostgresWire W2a with its loop on the connection's executor (PostgresWire+executor, withTaskExecutorPreference): "
+        + "\(grouped(executor.throughput ?? 0)) q/s, \(f(executor.cpuMicrosPerOperation)) µs CPU/q "
+        + "(user \(f(executor.userMicrosPerOperation)), sys \(f(executor.systemMicrosPerOperation))), \(f(executor.allocationsPerOperation, 2)) allocs/q; "
+        + "÷ PostgresNIO: q/s \(formatRatio(ratio(executor.throughput, nio?.throughput))), CPU/q \(formatRatio(ratio(executor.cpuMicrosPerOperation, nio?.cpuMicrosPerOperation))); "
+        + "÷ default W2a: q/s \(formatRatio(ratio(executor.throughput, plain?.throughput)))\n")
 }
 // W7 opened the sync way (PostgresWire+sync) against the table's AsyncConnection column.
 if let sync = s(.w7, syncDriver) {
