@@ -35,8 +35,9 @@ public final class ResultColumns: Sendable {
 public struct Row: Sendable {
     public let columns: ResultColumns
     /// The DataRow as received (the protocol core's value; users read it through the methods below).
-    package let data: DataRow
+    @usableFromInline package let data: DataRow
 
+    @inlinable
     package init(columns: ResultColumns, data: DataRow) {
         self.columns = columns
         self.data = data

@@ -271,16 +271,28 @@ public struct RowStream: AsyncSequence, Sendable {
     }
 
     public struct Iterator: AsyncIteratorProtocol {
-        var cursor: BatchCursor
+        @usableFromInline var cursor: BatchCursor
 
         init(lease: StreamLease) { cursor = BatchCursor(lease: lease) }
 
+        @inlinable
         public mutating func next() async throws -> Row? {
             try await next(isolation: nil)
         }
 
-        /// Runs on the caller's executor: an actor-isolated loop does not hop per row.
+        /// Runs on the caller's executor: an actor-isolated loop does not hop per row. A row of
+        /// the batch at hand is taken inline, where the loop calls this; only a new batch is awaited.
+        @inlinable
         public mutating func next(isolation actor: isolated (any Actor)?) async throws -> Row? {
+            if let storage = cursor.nextBuffered() {
+                guard let columns = cursor.columns else { return nil }
+                return Row(columns: columns, data: DataRow(columnCount: cursor.columnCount, storage: storage))
+            }
+            return try await nextInNewBatch(isolation: actor)
+        }
+
+        @usableFromInline
+        mutating func nextInNewBatch(isolation actor: isolated (any Actor)?) async throws -> Row? {
             guard let storage = try await cursor.next(isolation: actor), let columns = cursor.columns else { return nil }
             return Row(columns: columns, data: DataRow(columnCount: cursor.columnCount, storage: storage))
         }

@@ -19,28 +19,38 @@ struct StreamBatch: Sendable {
 
 /// Walks a stream's batches one element at a time, without locks: the iterators of `RowStream`
 /// and `CopyOutStream` are this cursor and what they make of an element.
+/// Usable from inlinable code: an iterator's `next` takes an element of the current batch where
+/// it is called, without an async call (a task-allocated frame and an executor check) per row.
+@usableFromInline
 struct BatchCursor {
     let lease: StreamLease
-    /// The current batch's columns (nil for COPY chunks) and their count.
-    private(set) var columns: ResultColumns?
-    private(set) var columnCount = 0
-    private var bytes: [UInt8] = []
-    private var ends: [Int] = []
-    private var index = 0
-    private var start = 0
+    /// The current batch's columns (nil for COPY chunks) and their count (set only here).
+    @usableFromInline var columns: ResultColumns?
+    @usableFromInline var columnCount = 0
+    @usableFromInline var bytes: [UInt8] = []
+    @usableFromInline var ends: [Int] = []
+    @usableFromInline var index = 0
+    @usableFromInline var start = 0
 
     init(lease: StreamLease) { self.lease = lease }
 
+    /// The current batch's next element, or nil when the batch is used up (then `next(isolation:)`
+    /// awaits the next batch).
+    @inlinable
+    mutating func nextBuffered() -> ArraySlice<UInt8>? {
+        guard index < ends.count else { return nil }
+        let end = ends[index]
+        let element = bytes[start..<end]
+        start = end
+        index += 1
+        return element
+    }
+
     /// The next element as a slice of its batch; nil at the end.
+    @usableFromInline
     mutating func next(isolation actor: isolated (any Actor)?) async throws -> ArraySlice<UInt8>? {
         while true {
-            if index < ends.count {
-                let end = ends[index]
-                let element = bytes[start..<end]
-                start = end
-                index += 1
-                return element
-            }
+            if let element = nextBuffered() { return element }
             guard let batch = try await lease.next() else {
                 bytes = []
                 ends = []
