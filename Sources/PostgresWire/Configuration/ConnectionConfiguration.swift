@@ -148,8 +148,6 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible, Custom
         osUser: String? = nil,
         homeDirectory: String? = nil
     ) throws(ConfigurationError) -> ConnectionConfiguration {
-        var opts = try ConninfoParser.parse(conninfo)
-
         // libpq 15 takes the home directory from $HOME, and from the password database only
         // when HOME is unset or empty; the user name always comes from the password database.
         let homeFromEnvironment = homeDirectory ?? environment["HOME"].flatMap { $0.isEmpty ? nil : $0 }
@@ -158,6 +156,16 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible, Custom
         let home = homeFromEnvironment ?? (try? system?.get().home)
         let defaultUser = osUser ?? (try? system?.get().name)
 
+        // The same inputs give the same configuration: a program that connects again and again
+        // with one string (a pool, a benchmark) resolves it once. Everything parse reads is in
+        // the key (the string, the environment, the user and home found, the default socket
+        // directory); a service file is read again each time (not memoised).
+        let memoKey = ParseMemo.Key(conninfo: conninfo, environment: environment, user: defaultUser, home: home,
+                                    socketDirectory: LocalSystem.defaultSocketDirectory)
+        if let cached = ParseMemo.shared.lookup(memoKey) { return cached }
+
+        var opts = try ConninfoParser.parse(conninfo)
+        let usesService = opts["service"] != nil || environment["PGSERVICE"] != nil
         try ServiceFile.apply(to: &opts, environment: environment, homeDirectory: home)
 
         // conninfo_add_defaults
@@ -185,13 +193,40 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible, Custom
         // libpq 16: sslrootcert=system makes verify-full the default sslmode.
         if sslModeDefaulted && opts["sslrootcert"] == "system" { opts["sslmode"] = "verify-full" }
 
-        return try resolve(opts, environment: environment, defaultUser: defaultUser, system: system, home: home)
+        let configuration = try resolve(opts, environment: environment, defaultUser: defaultUser, system: system, home: home,
+                                        socketDirectory: memoKey.socketDirectory)
+        if !usesService { ParseMemo.shared.store(memoKey, configuration) }
+        return configuration
+    }
+
+    /// The configuration parsed last, with what it was parsed from.
+    final class ParseMemo: @unchecked Sendable {
+        static let shared = ParseMemo()
+
+        struct Key: Equatable {
+            let conninfo: String
+            let environment: [String: String]
+            let user: String?
+            let home: String?
+            let socketDirectory: String
+        }
+
+        private let lock = NSLock()
+        private var last: (key: Key, configuration: ConnectionConfiguration)?
+
+        func lookup(_ key: Key) -> ConnectionConfiguration? {
+            lock.withLock { last.flatMap { $0.key == key ? $0.configuration : nil } }
+        }
+
+        func store(_ key: Key, _ configuration: ConnectionConfiguration) {
+            lock.withLock { last = (key, configuration) }
+        }
     }
 
     /// connectOptions2 and the checks libpq makes while connecting.
     private static func resolve(
         _ opts: [String: String], environment: [String: String], defaultUser: String?,
-        system: Result<(name: String, home: String), ConfigurationError>?, home: String?
+        system: Result<(name: String, home: String), ConfigurationError>?, home: String?, socketDirectory: String
     ) throws(ConfigurationError) -> ConnectionConfiguration {
         func nonEmpty(_ key: String) -> String? {
             guard let v = opts[key], !v.isEmpty else { return nil }
@@ -202,7 +237,6 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible, Custom
         }
 
         // Hosts.
-        let socketDirectory = LocalSystem.defaultSocketDirectory
         let hostaddrList = nonEmpty("hostaddr").map(splitList)
         let hostList = nonEmpty("host").map(splitList)
         let count = hostaddrList?.count ?? hostList?.count ?? 1

@@ -28,9 +28,9 @@ public final class Connection: @unchecked Sendable {
     @exclusivity(unchecked) var writeBuffer: [UInt8] = []
     @exclusivity(unchecked) private var broken: PostgresError?
     private var lastFatalError: ServerError?
-    private var _queryTimeout: Double?
+    @exclusivity(unchecked) private var _queryTimeout: Double?
     /// Incremented for each operation that arms the query timer (guarded by `stateLock`).
-    private var queryGeneration: UInt64 = 0
+    @exclusivity(unchecked) private var queryGeneration: UInt64 = 0
     @exclusivity(unchecked) private var closed = false
     private var _parameters: [String: String]
     @exclusivity(unchecked) var _transactionStatus: TransactionStatus

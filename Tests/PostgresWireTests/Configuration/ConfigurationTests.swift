@@ -933,3 +933,41 @@ extension ConfigurationTests {
         #expect(environment.keys.allSatisfy { $0.hasPrefix("PG") || ["HOME", "LC_ALL", "LC_CTYPE", "LANG"].contains($0) })
     }
 }
+
+// MARK: - Parsing again
+
+extension ConfigurationTests {
+    /// `parse` remembers the configuration it resolved last with everything it was resolved
+    /// from: the same inputs give the same configuration, and any changed input is seen.
+    @Suite("Parsing the same string again")
+    struct ParseMemoTests {
+        @Test func sameInputsSameConfigurationAndEveryChangeSeen() throws {
+            let string = "host=memo.example port=5433 dbname=d application_name=first"
+            let a = try config(string, env: ["PGUSER": "alice"])
+            let b = try config(string, env: ["PGUSER": "alice"])
+            #expect(a.description == b.description)
+            #expect(b.user == "alice" && b.applicationName == "first" && b.hosts == [tcp("memo.example", 5433)])
+            // A changed environment, string or user is a different configuration.
+            #expect(try config(string, env: ["PGUSER": "bob"]).user == "bob")
+            #expect(try config(string.replacingOccurrences(of: "first", with: "second"), env: ["PGUSER": "alice"]).applicationName == "second")
+            #expect(try config(string).user == "osuser")
+            #expect(try config(string, env: ["PGUSER": "alice"]).user == "alice")
+        }
+
+        @Test func aServiceFileIsReadAgainEachTime() throws {
+            let dir = try makeTemporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let file = dir.appendingPathComponent("services.conf")
+            let env = ["PGSERVICEFILE": file.path, "PGSYSCONFDIR": dir.path]
+            try writeFile(file, "[memo]\nhost=first.example\n", mode: 0o644)
+            #expect(try config("service=memo", env: env).hosts == [tcp("first.example")])
+            try writeFile(file, "[memo]\nhost=second.example\n", mode: 0o644)
+            #expect(try config("service=memo", env: env).hosts == [tcp("second.example")])
+            // PGSERVICE too.
+            try writeFile(file, "[memo]\nhost=third.example\n", mode: 0o644)
+            #expect(try config(env: env.merging(["PGSERVICE": "memo"]) { $1 }).hosts == [tcp("third.example")])
+            try writeFile(file, "[memo]\nhost=fourth.example\n", mode: 0o644)
+            #expect(try config(env: env.merging(["PGSERVICE": "memo"]) { $1 }).hosts == [tcp("fourth.example")])
+        }
+    }
+}
