@@ -149,8 +149,9 @@ public final class ConnectionPool: @unchecked Sendable {
     private func check(_ entry: PoolCore<Connection>.Entry) -> Connection? {
         let connection = entry.resource
         // A server gone away (or no longer suiting target_session_attrs) while the connection
-        // sat idle shows without a round trip: replace it rather than hand it out.
-        var ok = !core.isExpired(entry) && connection.isUsableAfterIdle()
+        // sat idle shows without a round trip: replace it rather than hand it out. A connection
+        // handed straight from a releasing thread to a waiting one never sat idle: no poll.
+        var ok = !core.isExpired(entry) && (entry.handedOver ? !connection.isClosed : connection.isUsableAfterIdle())
         if ok, configuration.prePing {
             do { try connection.simpleQuery("") } catch { ok = false }
         }
