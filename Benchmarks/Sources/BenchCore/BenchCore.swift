@@ -317,23 +317,23 @@ public func emitError(driver: String, workload: Workload, _ note: String) -> Nev
     exit(1)
 }
 
-/// Writes `i` as decimal ASCII into `buffer` (COPY rows without String formatting).
-@inline(__always)
+/// The text column's prefix in W5's rows ("row <i>").
+public let copyRowPrefix: [UInt8] = Array("row ".utf8)
+
+/// Writes `value` (not negative) as decimal ASCII into `buffer` (COPY rows without String
+/// formatting): the digits into a stack buffer from its end, then one append, as the C program's
+/// `put_long` writes straight into its buffer.
+@inlinable
 public func appendDecimal(_ value: Int, to buffer: inout [UInt8]) {
-    var v = value
-    var tmp: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-    var n = 0
-    withUnsafeMutableBytes(of: &tmp) { t in
+    var v = UInt(value)
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { t in
+        var n = 20
         repeat {
-            t[n] = UInt8(truncatingIfNeeded: 48 + v % 10)
-            v /= 10
-            n += 1
-        } while v > 0
-        while n > 0 {
             n -= 1
-            buffer.append(t[n])
-        }
+            t[n] = UInt8(truncatingIfNeeded: 48 &+ v % 10)
+            v /= 10
+        } while v > 0
+        buffer.append(contentsOf: UnsafeBufferPointer(rebasing: t[n..<20]))
     }
 }
 

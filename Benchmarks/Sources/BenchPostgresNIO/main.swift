@@ -151,7 +151,7 @@ func w5() async throws -> BenchResult {
         while i <= args.count {
             appendDecimal(i, to: &bytes)
             bytes.append(UInt8(ascii: "\t"))
-            bytes.append(contentsOf: "row ".utf8)
+            bytes.append(contentsOf: copyRowPrefix)
             appendDecimal(i, to: &bytes)
             bytes.append(UInt8(ascii: "\n"))
             if bytes.count >= 64 * 1024 || i == args.count {
