@@ -199,23 +199,18 @@ public final class SocketTransport: Transport, @unchecked Sendable {
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) throws(PostgresError) {
-        guard fd >= 0 else { throw .connectionClosed("connection is closed") }
-        var offset = 0
-        while offset < bytes.count {
-            try wait(for: Int32(POLLOUT), deadline: deadline)
-            let n = Platform.send(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if n > 0 {
-                offset += n
-            } else if n < 0 && (errno == EINTR || errno == EAGAIN) {
-                continue
-            } else {
-                throw .connectionLost("could not send data to server: \(String(cString: strerror(errno)))")
-            }
-        }
+        try write(bytes, deadline: deadline, draining: false) {}
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?,
                       whileBlocked drain: () throws(PostgresError) -> Void) throws(PostgresError) {
+        try write(bytes, deadline: deadline, draining: true, drain: drain)
+    }
+
+    /// Sends without blocking; when the socket is full, waits until it can take more (or, when
+    /// `draining`, until the server sent something, which `drain` then reads).
+    private func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?, draining: Bool,
+                       drain: () throws(PostgresError) -> Void) throws(PostgresError) {
         guard fd >= 0 else { throw .connectionClosed("connection is closed") }
         var offset = 0
         while offset < bytes.count {
@@ -225,23 +220,23 @@ public final class SocketTransport: Transport, @unchecked Sendable {
             } else if n < 0 && errno == EINTR {
                 continue
             } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if try Self.waitForWritable(fd: fd, deadline: deadline) { try drain() }
+                if try Self.waitForWritable(fd: fd, deadline: deadline, orReadable: draining) { try drain() }
             } else {
                 throw .connectionLost("could not send data to server: \(String(cString: strerror(errno)))")
             }
         }
     }
 
-    /// Waits until `fd` can take more bytes or has bytes to read; true when it has bytes to read
-    /// (the caller drains them, then writes again).
-    static func waitForWritable(fd: Int32, deadline: Deadline?) throws(PostgresError) -> Bool {
-        var pfd = pollfd(fd: fd, events: Int16(POLLOUT | POLLIN), revents: 0)
+    /// Waits until `fd` can take more bytes or (`orReadable`) has bytes to read; true when it has
+    /// bytes to read (the caller drains them, then writes again).
+    static func waitForWritable(fd: Int32, deadline: Deadline?, orReadable: Bool = true) throws(PostgresError) -> Bool {
+        var pfd = pollfd(fd: fd, events: Int16(orReadable ? POLLOUT | POLLIN : POLLOUT), revents: 0)
         while true {
             let ready = Platform.poll(&pfd, 1, deadline?.remainingMilliseconds ?? -1)
             if ready < 0 && errno == EINTR { continue }
             if ready < 0 { throw .connectionLost("poll failed: \(String(cString: strerror(errno)))") }
             if ready == 0 { throw .timeout("timeout expired") }
-            return pfd.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0
+            return orReadable && pfd.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0
         }
     }
 
