@@ -373,7 +373,9 @@ extension Connection {
                 swap(&out, &writeBuffer)
             }
         }
-        writeBuffer = out
+        // Swapped back, not assigned: `out` would otherwise keep a second reference to the
+        // buffer, and the next append (the Sync) would copy it.
+        swap(&out, &writeBuffer)
         guard machine.hasPendingSteps else { return }
         let chunked = fetchSize > 0
         if chunked {
