@@ -477,9 +477,12 @@ extension Connection {
     @inline(__always)
     static func encodeExecute(maxRows: Int32, into out: inout [UInt8]) {
         let rows = UInt32(bitPattern: maxRows)
-        out.append(contentsOf: [FrontendMessageType.execute, 0, 0, 0, 9, 0,
-                                UInt8(truncatingIfNeeded: rows >> 24), UInt8(truncatingIfNeeded: rows >> 16),
-                                UInt8(truncatingIfNeeded: rows >> 8), UInt8(truncatingIfNeeded: rows)])
+        // A tuple on the stack, appended at once (an array literal here was an allocation per query).
+        let message: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (FrontendMessageType.execute, 0, 0, 0, 9, 0,
+             UInt8(truncatingIfNeeded: rows >> 24), UInt8(truncatingIfNeeded: rows >> 16),
+             UInt8(truncatingIfNeeded: rows >> 8), UInt8(truncatingIfNeeded: rows))
+        withUnsafeBytes(of: message) { out.append(contentsOf: $0) }
     }
 }
 
