@@ -115,14 +115,7 @@ final class IOThread: @unchecked Sendable {
             condition.unlock()
             return false
         }
-        jobs.append(.job(job))
-        let signal = sleeping
-        wakeIdleHandler()
-        let start = claimStart()
-        condition.unlock()
-        // Signalled after unlocking: the woken thread then does not block on the lock at once.
-        if signal { condition.signal() }
-        if start { startThread() }
+        appendUnlockAndWake(.job(job))
         return true
     }
 
@@ -130,11 +123,18 @@ final class IOThread: @unchecked Sendable {
     /// then starts again for it and ends when nothing is queued.
     fileprivate func submitTask(_ job: UnownedJob) {
         condition.lock()
-        jobs.append(.task(job))
+        appendUnlockAndWake(.task(job))
+    }
+
+    /// Appends to the queue (the caller holds `condition`'s lock, which this releases), then
+    /// wakes the thread if it sleeps or starts it if it is not running.
+    private func appendUnlockAndWake(_ item: Work) {
+        jobs.append(item)
         let signal = sleeping
         wakeIdleHandler()
         let start = claimStart()
         condition.unlock()
+        // Signalled after unlocking: the woken thread then does not block on the lock at once.
         if signal { condition.signal() }
         if start { startThread() }
     }

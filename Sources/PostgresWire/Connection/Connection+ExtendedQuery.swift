@@ -78,22 +78,17 @@ extension Connection {
         let key: StatementKey
         var info: PreparedStatementInfo?
         var fromCache = false
-        var isDone = false
         var outcome: QueryOutcome?
         var failure: PostgresError?
         var columns: ResultColumns?
 
         init(key: StatementKey) { self.key = key }
 
-        mutating func succeed(_ outcome: QueryOutcome) {
-            self.outcome = outcome
-            isDone = true
-        }
+        var isDone: Bool { outcome != nil || failure != nil }
 
-        mutating func fail(_ error: PostgresError) {
-            failure = error
-            isDone = true
-        }
+        mutating func succeed(_ outcome: QueryOutcome) { self.outcome = outcome }
+
+        mutating func fail(_ error: PostgresError) { failure = error }
 
         var result: Result<QueryOutcome, PostgresError> {
             if let failure { return .failure(failure) }
@@ -271,7 +266,6 @@ extension Connection {
                 for i in items.indices where items[i].key == key && i != first {
                     items[i].outcome = items[first].outcome
                     items[i].failure = items[first].failure
-                    items[i].isDone = items[first].isDone
                 }
                 continue
             }

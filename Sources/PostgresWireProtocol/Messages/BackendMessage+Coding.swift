@@ -331,6 +331,17 @@ extension CommandComplete {
 }
 
 extension TransactionStatus {
+    /// A ReadyForQuery located in `framer` (`inout` only so that a decoder stored in a class is
+    /// not copied): its one status byte read in place, with the checks of `init(decoding:)`.
+    @inline(__always)
+    public init(readyForQuery header: FrameDecoder.FrameHeader, in framer: inout FrameDecoder) throws(ProtocolError) {
+        if header.bodyCount == 1, let status = TransactionStatus(rawValue: framer.byte(0, of: header)) {
+            self = status
+        } else {
+            self = try TransactionStatus(decoding: framer.body(of: header))
+        }
+    }
+
     /// A ReadyForQuery's body: one known status byte.
     public init(decoding body: ArraySlice<UInt8>) throws(ProtocolError) {
         var r = ByteReader(body, message: "ReadyForQuery")

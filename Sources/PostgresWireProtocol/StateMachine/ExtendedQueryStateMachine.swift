@@ -270,10 +270,7 @@ extension ExtendedQueryStateMachine.InPlace {
             try BackendMessage.checkEmptyBody(count: header.bodyCount, of: .portalSuspended)
             return .portalSuspended(tag: tag)
         case .ready(let tag):
-            if header.bodyCount == 1, let status = TransactionStatus(rawValue: framer.byte(0, of: header)) {
-                return .ready(status, tag: tag)
-            }
-            return .ready(try TransactionStatus(decoding: framer.body(of: header)), tag: tag)
+            return .ready(try TransactionStatus(readyForQuery: header, in: &framer), tag: tag)
         case .stepComplete(let tag):
             switch header.type {
             case T.parseComplete:

@@ -48,10 +48,7 @@ public struct SimpleQueryStateMachine: Sendable {
             state = .rows(d.fields.count)
             return .rowDescription(d)
         case (.rows(let count), .dataRow(let row)):
-            guard row.columnCount == count else {
-                throw .malformed(message: "DataRow", reason: "\(row.columnCount) columns where RowDescription announced \(count)")
-            }
-            return .row(row)
+            return .row(try Self.checked(row, columns: count))
         case (.waiting, .commandComplete(let c)), (.rows, .commandComplete(let c)):
             state = .waiting
             return .commandComplete(c)
@@ -99,21 +96,26 @@ public struct SimpleQueryStateMachine: Sendable {
         switch (state, header.type) {
         case (.rows(let count), T.dataRow):
             let row = try DataRow(decoding: framer.body(of: header))
-            guard row.columnCount == count else {
-                throw .malformed(message: "DataRow", reason: "\(row.columnCount) columns where RowDescription announced \(count)")
-            }
-            return .row(row)
+            return .row(try Self.checked(row, columns: count))
         case (.rows, T.commandComplete), (.waiting, T.commandComplete):
             let command = try CommandComplete(decoding: framer.body(of: header))
             state = .waiting
             return .commandComplete(command)
         case (.waiting, T.readyForQuery):
             state = .done
-            if header.bodyCount == 1, let status = TransactionStatus(rawValue: framer.byte(0, of: header)) { return .ready(status) }
-            return .ready(try TransactionStatus(decoding: framer.body(of: header)))
+            return .ready(try TransactionStatus(readyForQuery: header, in: &framer))
         default:
             return nil
         }
+    }
+
+    /// A DataRow of the result being received must have the columns RowDescription announced.
+    @inline(__always)
+    private static func checked(_ row: DataRow, columns count: Int) throws(ProtocolError) -> DataRow {
+        guard row.columnCount == count else {
+            throw .malformed(message: "DataRow", reason: "\(row.columnCount) columns where RowDescription announced \(count)")
+        }
+        return row
     }
 
     var stateName: String {
