@@ -5,9 +5,7 @@ import Testing
 struct BindEncoderTests {
     /// `values` with one format code each, as `PostgresBindings` fills them.
     private func parameters(_ values: [[UInt8]?], formats: [Int16]) -> BindParameters {
-        var p = BindParameters(values)
-        for i in p.slots.indices { p.slots[i].format = formats[i] }
-        return p
+        BindParameters(values, formats: formats)
     }
 
     @Test("parameter format codes: none when all are text, one when all are binary, else one each")

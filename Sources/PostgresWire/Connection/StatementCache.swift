@@ -28,12 +28,16 @@ struct StatementKey: Hashable, Sendable {
 
     init(sql: String, bindings: PostgresBindings) {
         self.sql = sql
-        let slots = bindings.values.slots
-        count = slots.count
+        count = bindings.values.count
         var inline = SIMD4<UInt32>()
-        for i in 0..<min(4, slots.count) { inline[i] = slots[i].typeOID }
+        var overflow: [UInt32] = []
+        var i = 0
+        for slot in bindings.values.slots {
+            if i < 4 { inline[i] = slot.typeOID } else { overflow.append(slot.typeOID) }
+            i += 1
+        }
         self.inline = inline
-        overflow = slots.count > 4 ? slots[4...].map(\.typeOID) : nil
+        self.overflow = overflow.isEmpty ? nil : overflow
     }
 }
 

@@ -1,17 +1,14 @@
 import PostgresWireProtocol
 
-/// Values bound to `$1 … $n`, encoded as they are appended into one buffer (no per-value array).
-/// Two heap buffers whatever the number of parameters: the encoded bytes, and one slot per
-/// parameter holding where its bytes are, its type and its format.
+/// Values bound to `$1 … $n`, encoded as they are appended into one buffer: one heap allocation
+/// whatever the number of parameters (a record per parameter with its type, format and encoded
+/// value, in the protocol core's `BindParameters`, which the Bind encoder copies from).
 public struct PostgresBindings: Sendable {
-    /// Encoded values back to back and one slot per parameter (where its bytes are in the
-    /// buffer, length -1 for NULL, its type OID and format code): the protocol core's type, which
-    /// its Bind encoder writes from.
     var values = BindParameters()
 
     public init() {}
 
-    public var count: Int { values.slots.count }
+    public var count: Int { values.count }
 
     /// Each parameter's type (`.unspecified`: left to the server).
     public var types: [PostgresDataType] { values.slots.map { PostgresDataType($0.typeOID) } }
@@ -20,24 +17,23 @@ public struct PostgresBindings: Sendable {
 
     /// Whether both bind parameters of the same types, in order (no array built).
     func hasSameTypes(as other: PostgresBindings) -> Bool {
-        guard values.slots.count == other.values.slots.count else { return false }
-        for i in values.slots.indices where values.slots[i].typeOID != other.values.slots[i].typeOID { return false }
+        guard values.count == other.values.count else { return false }
+        var mine = values.slots.makeIterator(), theirs = other.values.slots.makeIterator()
+        while let a = mine.next(), let b = theirs.next() {
+            if a.typeOID != b.typeOID { return false }
+        }
         return true
     }
 
     public mutating func append<T: PostgresEncodable>(_ value: T, context: PostgresEncodingContext = .default) throws(PostgresCodingError) {
         if value.isPostgresNull {
-            values.slots.append(.init(offset: values.bytes.count, length: -1, typeOID: T.postgresDataType.rawValue, format: T.postgresFormat.rawValue))
+            values.appendNull(typeOID: T.postgresDataType.rawValue, format: T.postgresFormat.rawValue)
             return
         }
-        let start = values.bytes.count
-        do {
-            try value.encode(into: &values.bytes, context: context)
-        } catch {
-            values.bytes.removeSubrange(start...)
-            throw error
+        let start = values.beginValue(typeOID: T.postgresDataType.rawValue, format: T.postgresFormat.rawValue)
+        try values.withValueBytes(startedAt: start) { (bytes) throws(PostgresCodingError) in
+            try value.encode(into: &bytes, context: context)
         }
-        values.slots.append(.init(offset: start, length: values.bytes.count - start, typeOID: T.postgresDataType.rawValue, format: T.postgresFormat.rawValue))
     }
 
     /// Appends a value whose type is only known at run time.
@@ -47,25 +43,21 @@ public struct PostgresBindings: Sendable {
 
     /// Appends SQL NULL with the server left to infer the type.
     public mutating func appendNull() {
-        values.slots.append(.init(offset: values.bytes.count, length: -1, typeOID: PostgresDataType.unspecified.rawValue, format: 0))
+        values.appendNull(typeOID: PostgresDataType.unspecified.rawValue, format: 0)
     }
 
     /// Appends a text-format value the server will parse with the parameter's inferred type
     /// (what `pgwire query --param` sends).
     public mutating func appendText(_ text: String?) {
-        guard let text else {
-            values.slots.append(.init(offset: values.bytes.count, length: -1, typeOID: PostgresDataType.unspecified.rawValue, format: 0))
-            return
-        }
-        let start = values.bytes.count
-        values.bytes.append(contentsOf: text.utf8)
-        values.slots.append(.init(offset: start, length: values.bytes.count - start, typeOID: PostgresDataType.unspecified.rawValue, format: 0))
+        guard let text else { return appendNull() }
+        let start = values.beginValue(typeOID: PostgresDataType.unspecified.rawValue, format: 0)
+        values.withValueBytes(startedAt: start) { $0.append(contentsOf: text.utf8) }
     }
 
     /// The bytes of parameter `index` (nil for NULL).
     public func value(at index: Int) -> ArraySlice<UInt8>? {
-        let slot = values.slots[index]
-        return slot.length < 0 ? nil : values.bytes[Int(slot.offset)..<Int(slot.offset + slot.length)]
+        let slot = values.slot(at: index)
+        return slot.length < 0 ? nil : values.bytes[slot.offset..<(slot.offset + Int(slot.length))]
     }
 }
 

@@ -1,46 +1,155 @@
-/// The parameter values of a Bind message, back to back in one buffer, with one slot per
-/// parameter saying where its bytes are (length -1 for NULL), its type OID and its format code.
-/// Two heap buffers whatever the number of parameters; the driver's `PostgresBindings` appends
-/// its encoded values straight into it. Public, with `@inlinable` accessors, so that a client
-/// module appends slots without a call into this one.
+/// The parameter values of a Bind message in one heap buffer: per parameter, a record of its
+/// type OID (4 bytes), its format code (2 bytes), then the value exactly as Bind sends it (length,
+/// -1 for NULL, and the bytes; all big-endian). One allocation whatever the number of parameters,
+/// and a Bind copies each value with its length in one piece. The driver's `PostgresBindings`
+/// encodes its values straight into it. Public, with `@inlinable` accessors, so that a client
+/// module appends values without a call into this one.
 public struct BindParameters: Sendable {
-    public struct Slot: Sendable {
-        public var offset: Int32
+    /// One parameter as read from its record.
+    public struct Slot: Sendable, Equatable {
+        /// Where the value's bytes start in `bytes`.
+        public var offset: Int
+        /// -1 for NULL.
         public var length: Int32
         public var typeOID: UInt32
         public var format: Int16
 
         @inlinable @inline(__always)
-        public init(offset: Int, length: Int, typeOID: UInt32, format: Int16) {
-            self.offset = Int32(truncatingIfNeeded: offset)
-            self.length = Int32(truncatingIfNeeded: length)
+        public init(offset: Int, length: Int32, typeOID: UInt32, format: Int16) {
+            self.offset = offset
+            self.length = length
             self.typeOID = typeOID
             self.format = format
         }
     }
 
-    /// Encoded values back to back.
-    public var bytes: [UInt8] = []
-    public var slots: [Slot] = []
+    /// The size of a record's header: type OID, format code and length.
+    @inlinable public static var headerSize: Int { 10 }
+
+    /// The records, back to back.
+    @usableFromInline var records: [UInt8] = []
+    /// The number of parameters.
+    @usableFromInline var parameterCount = 0
+
+    /// The records, back to back.
+    @inlinable public var bytes: [UInt8] { records }
+    /// The number of parameters.
+    @inlinable public var count: Int { parameterCount }
 
     @inlinable
     public init() {}
 
-    /// The values of a `Bind` value (type OIDs unspecified, format codes left to the message's list).
-    public init(_ values: [[UInt8]?]) {
-        slots.reserveCapacity(values.count)
-        for value in values {
-            if let value {
-                slots.append(Slot(offset: bytes.count, length: value.count, typeOID: 0, format: 0))
-                bytes.append(contentsOf: value)
-            } else {
-                slots.append(Slot(offset: bytes.count, length: -1, typeOID: 0, format: 0))
-            }
+    /// The values of a `Bind` value (type OIDs unspecified, format codes `formats[i]`, else text).
+    public init(_ values: [[UInt8]?], formats: [Int16] = []) {
+        for (i, value) in values.enumerated() {
+            append(value, typeOID: 0, format: i < formats.count ? formats[i] : 0)
         }
     }
 
+    /// Appends a value given as bytes (nil: NULL).
+    public mutating func append(_ value: [UInt8]?, typeOID: UInt32, format: Int16) {
+        guard let value else { return appendNull(typeOID: typeOID, format: format) }
+        let start = beginValue(typeOID: typeOID, format: format)
+        records.append(contentsOf: value)
+        endValue(at: start)
+    }
+
+    /// Appends NULL.
     @inlinable
-    public var count: Int { slots.count }
+    public mutating func appendNull(typeOID: UInt32, format: Int16) {
+        writeHeader(typeOID: typeOID, format: format, length: -1)
+        parameterCount += 1
+    }
+
+    /// Starts a value: its header, with the length left to `endValue(at:)`. The value's bytes are
+    /// then appended to `bytes` (through `withValueBytes`). Returns where the record starts.
+    @inlinable
+    public mutating func beginValue(typeOID: UInt32, format: Int16) -> Int {
+        // The first value reserves room for a few small ones: one allocation for most queries.
+        if records.capacity == 0 { records.reserveCapacity(64) }
+        let start = records.count
+        writeHeader(typeOID: typeOID, format: format, length: 0)
+        return start
+    }
+
+    /// Appends the bytes of the value begun last, through `body`, which may throw (then the
+    /// value is removed, as if never begun).
+    @inlinable
+    public mutating func withValueBytes<E: Error>(startedAt start: Int, _ body: (inout [UInt8]) throws(E) -> Void) throws(E) {
+        do {
+            try body(&records)
+        } catch {
+            records.removeSubrange(start...)
+            throw error
+        }
+        endValue(at: start)
+    }
+
+    /// Ends the value whose record starts at `start`: sets its length.
+    @inlinable
+    public mutating func endValue(at start: Int) {
+        let length = UInt32(truncatingIfNeeded: records.count - start - Self.headerSize)
+        records[start + 6] = UInt8(truncatingIfNeeded: length >> 24)
+        records[start + 7] = UInt8(truncatingIfNeeded: length >> 16)
+        records[start + 8] = UInt8(truncatingIfNeeded: length >> 8)
+        records[start + 9] = UInt8(truncatingIfNeeded: length)
+        parameterCount += 1
+    }
+
+    @inlinable @inline(__always)
+    mutating func writeHeader(typeOID: UInt32, format: Int16, length: Int32) {
+        let f = UInt16(bitPattern: format), l = UInt32(bitPattern: length)
+        withUnsafeBytes(of: (typeOID.bigEndian, f.bigEndian, l.bigEndian)) { header in
+            // The tuple's layout is 4 + 2 + (2 padding) + 4 bytes.
+            records.append(contentsOf: UnsafeRawBufferPointer(rebasing: header[0..<6]))
+            records.append(contentsOf: UnsafeRawBufferPointer(rebasing: header[8..<12]))
+        }
+    }
+
+    /// The parameters in order, read from their records (no array built).
+    @inlinable
+    public var slots: Slots { Slots(bytes: records) }
+
+    /// The parameter at `index` (a walk over the records before it).
+    public func slot(at index: Int) -> Slot {
+        precondition(index >= 0 && index < count, "parameter index out of range")
+        var iterator = slots.makeIterator()
+        for _ in 0..<index { _ = iterator.next() }
+        return iterator.next()!
+    }
+
+    /// The bytes of the records' values as Bind sends them (each value's length and bytes):
+    /// everything but the type OIDs and format codes.
+    @inlinable
+    public var encodedValuesSize: Int { records.count - 6 * parameterCount }
+
+    public struct Slots: Sequence, Sendable {
+        @usableFromInline let bytes: [UInt8]
+        @inlinable init(bytes: [UInt8]) { self.bytes = bytes }
+
+        @inlinable
+        public func makeIterator() -> Iterator { Iterator(bytes: bytes) }
+
+        public struct Iterator: IteratorProtocol {
+            @usableFromInline let bytes: [UInt8]
+            @usableFromInline var position = 0
+            @inlinable init(bytes: [UInt8]) { self.bytes = bytes }
+
+            @inlinable
+            public mutating func next() -> Slot? {
+                guard position + BindParameters.headerSize <= bytes.count else { return nil }
+                let p = position
+                let slot = bytes.withUnsafeBytes { raw in
+                    Slot(offset: p + BindParameters.headerSize,
+                         length: Int32(bigEndian: raw.loadUnaligned(fromByteOffset: p + 6, as: Int32.self)),
+                         typeOID: UInt32(bigEndian: raw.loadUnaligned(fromByteOffset: p, as: UInt32.self)),
+                         format: Int16(bigEndian: raw.loadUnaligned(fromByteOffset: p + 4, as: Int16.self)))
+                }
+                position = slot.offset + Swift.max(Int(slot.length), 0)
+                return slot
+            }
+        }
+    }
 
     /// The format code list a Bind message needs: none when every parameter is text, one when
     /// every parameter is binary, else one per parameter (nil: that case).
@@ -119,9 +228,9 @@ public struct BindEncoder: Sendable {
             switch parameters.uniformFormatCode {
             case .some(nil): break
             case .some: size += 2
-            case nil: size += 2 * parameters.slots.count
+            case nil: size += 2 * parameters.count
             }
-            for slot in parameters.slots { size += 4 + max(Int(slot.length), 0) }
+            size += parameters.encodedValuesSize
             if size <= 1024 {
                 withUnsafeTemporaryAllocation(byteCount: size, alignment: 1) { buffer in
                     var sink = PointerSink(base: buffer.baseAddress!)
@@ -156,17 +265,19 @@ public struct BindEncoder: Sendable {
                 out.putUInt16(1)
                 out.putUInt16(UInt16(bitPattern: code))
             case nil:
-                out.putUInt16(UInt16(truncatingIfNeeded: parameters.slots.count))
+                out.putUInt16(UInt16(truncatingIfNeeded: parameters.count))
                 for slot in parameters.slots { out.putUInt16(UInt16(bitPattern: slot.format)) }
             }
         }
-        out.putUInt16(UInt16(truncatingIfNeeded: parameters.slots.count))
+        out.putUInt16(UInt16(truncatingIfNeeded: parameters.count))
+        // Each record's value (length and bytes) is copied as it is, in one piece.
         parameters.bytes.withUnsafeBytes { bytes in
-            for slot in parameters.slots {
-                out.putUInt32(UInt32(bitPattern: slot.length))
-                if slot.length > 0 {
-                    out.put(UnsafeRawBufferPointer(rebasing: bytes[Int(slot.offset)..<Int(slot.offset + slot.length)]))
-                }
+            var position = 0
+            while position < bytes.count {
+                let length = Int(Int32(bigEndian: bytes.loadUnaligned(fromByteOffset: position + 6, as: Int32.self)))
+                let end = position + BindParameters.headerSize + max(length, 0)
+                out.put(UnsafeRawBufferPointer(rebasing: bytes[(position + 6)..<end]))
+                position = end
             }
         }
         if repeated {
