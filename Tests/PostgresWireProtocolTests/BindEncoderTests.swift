@@ -80,4 +80,42 @@ struct BindEncoderTests {
             #expect(built.layout == decoded.layout)
         }
     }
+
+    private struct Refused: Error {}
+
+    @Test("parameters are kept as records: types, formats, values and NULLs read back, a failed value leaves nothing")
+    func parameterRecords() throws {
+        var p = BindParameters()
+        #expect(p.count == 0 && p.bytes.isEmpty && p.uniformFormatCode == .some(nil))
+        p.append([0, 0, 0, 7], typeOID: 23, format: 1)
+        p.appendNull(typeOID: 25, format: 0)
+        let start = p.beginValue(typeOID: 17, format: 1)
+        #expect(throws: Refused.self) {
+            try p.withValueBytes(startedAt: start) { (bytes: inout [UInt8]) throws(Refused) in
+                bytes.append(contentsOf: [1, 2, 3])
+                throw Refused()
+            }
+        }
+        #expect(p.count == 2)
+        let long = [UInt8](repeating: 9, count: 70_000)
+        let next = p.beginValue(typeOID: 0xFFFF_FFFE, format: -2)
+        p.withValueBytes(startedAt: next) { $0.append(contentsOf: long) }
+        p.append([], typeOID: 25, format: 0)
+        let slots = Array(p.slots)
+        #expect(p.count == 4 && slots.count == 4)
+        #expect(slots.map(\.typeOID) == [23, 25, 0xFFFF_FFFE, 25])
+        #expect(slots.map(\.format) == [1, 0, -2, 0])
+        #expect(slots.map(\.length) == [4, -1, 70_000, 0])
+        #expect(Array(p.bytes[slots[0].offset..<(slots[0].offset + 4)]) == [0, 0, 0, 7])
+        #expect(Array(p.bytes[slots[2].offset..<(slots[2].offset + 70_000)]) == long)
+        for i in 0..<4 { #expect(p.slot(at: i) == slots[i]) }
+        #expect(p.uniformFormatCode == nil)
+        #expect(p.encodedValuesSize == (4 + 4) + 4 + (4 + 70_000) + 4)
+        // What Bind sends is the same as for the values given directly.
+        var encoder = BindEncoder()
+        var out: [UInt8] = []
+        encoder.encode(statement: "s", parameters: p, resultFormats: [], into: &out)
+        let values: [[UInt8]?] = [[0, 0, 0, 7], nil, long, []]
+        #expect(out == FrontendMessage.bind(Bind(statement: "s", parameterFormats: [1, 0, -2, 0], parameters: values, resultFormats: [])).encoded)
+    }
 }

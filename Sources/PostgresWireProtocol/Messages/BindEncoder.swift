@@ -89,21 +89,18 @@ public struct BindParameters: Sendable {
     @inlinable
     public mutating func endValue(at start: Int) {
         let length = UInt32(truncatingIfNeeded: records.count - start - Self.headerSize)
-        records[start + 6] = UInt8(truncatingIfNeeded: length >> 24)
-        records[start + 7] = UInt8(truncatingIfNeeded: length >> 16)
-        records[start + 8] = UInt8(truncatingIfNeeded: length >> 8)
-        records[start + 9] = UInt8(truncatingIfNeeded: length)
+        records.withUnsafeMutableBytes { $0.storeBytes(of: length.bigEndian, toByteOffset: start + 6, as: UInt32.self) }
         parameterCount += 1
     }
 
+    /// Appends a record's header in one piece: type OID, format code, length (big-endian).
     @inlinable @inline(__always)
     mutating func writeHeader(typeOID: UInt32, format: Int16, length: Int32) {
-        let f = UInt16(bitPattern: format), l = UInt32(bitPattern: length)
-        withUnsafeBytes(of: (typeOID.bigEndian, f.bigEndian, l.bigEndian)) { header in
-            // The tuple's layout is 4 + 2 + (2 padding) + 4 bytes.
-            records.append(contentsOf: UnsafeRawBufferPointer(rebasing: header[0..<6]))
-            records.append(contentsOf: UnsafeRawBufferPointer(rebasing: header[8..<12]))
-        }
+        let l = UInt32(bitPattern: length)
+        let high = UInt64(typeOID) << 32 | UInt64(UInt16(bitPattern: format)) << 16 | UInt64(l >> 16)
+        let low = UInt16(truncatingIfNeeded: l)
+        // (UInt64, UInt16) is 10 contiguous bytes.
+        withUnsafeBytes(of: (high.bigEndian, low.bigEndian)) { records.append(contentsOf: $0) }
     }
 
     /// The parameters in order, read from their records (no array built).
