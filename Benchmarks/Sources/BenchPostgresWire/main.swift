@@ -111,10 +111,18 @@ func w2Simple() throws -> BenchResult {
 func w3() throws -> BenchResult {
     let connection = connect()
     defer { connection.close() }
+    // Rows handed over as they are read (`pipeline(_:_:)`); BENCH_W3_COLLECT=1: the collecting
+    // `pipeline(_:)`, which builds a QueryResult per query.
+    let collect = ProcessInfo.processInfo.environment["BENCH_W3_COLLECT"] == "1"
     func run(_ count: Int) throws -> Int {
-        let results = try connection.pipeline((0..<count).map(selectInt))
         var sum = 0
-        for result in results { sum &+= try result.get().rows[0].decode(Int.self, at: 0) }
+        if collect {
+            let results = try connection.pipeline((0..<count).map(selectInt))
+            for result in results { sum &+= try result.get().rows[0].decode(Int.self, at: 0) }
+            return sum
+        }
+        let outcomes = try connection.pipeline((0..<count).map(selectInt)) { _, row in sum &+= try row.decode(Int.self, at: 0) }
+        for outcome in outcomes { _ = try outcome.get() }
         return sum
     }
     _ = try run(args.warmup ?? 1000)

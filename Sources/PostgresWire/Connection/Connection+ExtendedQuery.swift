@@ -24,11 +24,14 @@ extension Connection {
             guard bodyError == nil else { return }
             do { try body(row) } catch { bodyError = error }
         }
-        if let bodyError {
-            if let e = bodyError as? PostgresError { throw e }
-            throw .invalidUsage("row handler failed: \(bodyError)")
-        }
+        if let bodyError { throw Self.rowHandlerFailure(bodyError) }
         return outcome
+    }
+
+    /// What a row handler's error is reported as: itself when it is a PostgresError.
+    static func rowHandlerFailure(_ error: Error) -> PostgresError {
+        if let e = error as? PostgresError { return e }
+        return .invalidUsage("row handler failed: \(error)")
     }
 
     /// Sends every query before reading any result (one write, one Sync), then matches results to
@@ -48,6 +51,25 @@ extension Connection {
             }
         }
         return results
+    }
+
+    /// A pipeline whose rows are handed to `body` as they are read (with the index of the query
+    /// they belong to), instead of being collected: no result is built per query. Returns how each
+    /// query ended (its command tag and row count) or its error, as `pipeline(_:)` does. If `body`
+    /// throws, it is not called again, the pipeline is still read to its end (the connection stays
+    /// usable), and the error is thrown then.
+    ///
+    ///     var total = 0
+    ///     try connection.pipeline(queries) { index, row in total += try row.decode(Int.self, at: 0) }
+    @discardableResult
+    public func pipeline(_ queries: [PostgresQuery], _ body: (_ index: Int, _ row: Row) throws -> Void) throws(PostgresError) -> [Result<QueryOutcome, PostgresError>] {
+        var bodyError: Error?
+        let outcomes = try runBatch(queries, fetchSize: 0) { index, row in
+            guard bodyError == nil else { return }
+            do { try body(index, row) } catch { bodyError = error }
+        }
+        if let bodyError { throw Self.rowHandlerFailure(bodyError) }
+        return outcomes
     }
 
     /// Runs the same statement once per set of parameters in one pipeline (e.g. a batch insert).

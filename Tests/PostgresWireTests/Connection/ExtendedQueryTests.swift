@@ -198,6 +198,45 @@ private final class MessageCounter: MessageTracer, @unchecked Sendable {
         }
     }
 
+    @Test func pipelineStreamingRowsMatchesTheCollectingOne() throws {
+        let counter = MessageCounter()
+        let c = try connect(tracer: counter)
+        let queries = (0..<50).map { q("SELECT $1::int4 * 2 AS doubled, n FROM generate_series(1, $1::int4 % 3) n", String($0)) }
+        let collected = try c.pipeline(queries)
+        counter.reset()
+        var seen: [(Int, Int32?, Int32?)] = []
+        let outcomes = try c.pipeline(queries) { index, row in
+            seen.append((index, int32(row.bytes(at: 0)), int32(row.bytes(at: 1))))
+        }
+        #expect(counter.count("S") == 1)  // the statement is cached: one Sync
+        var expected: [(Int, Int32?, Int32?)] = []
+        for (i, r) in collected.enumerated() {
+            let result = try r.get()
+            for row in result.rows { expected.append((i, int32(row.bytes(at: 0)), int32(row.bytes(at: 1)))) }
+            #expect(try outcomes[i].get().commandTag == result.commandTag)
+            #expect(try outcomes[i].get().rowCount == result.rows.count)
+        }
+        #expect(seen.count == expected.count && seen.count == 49)
+        #expect(zip(seen, expected).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 && $0.2 == $1.2 })
+        // A failing query: the others report how they ended; the skipped ones give no rows.
+        var rowsOf: [Int] = []
+        let mixed = try c.pipeline([q("SELECT 1"), q("SELECT 1/0"), q("SELECT 3")]) { index, _ in rowsOf.append(index) }
+        #expect(rowsOf == [0])
+        #expect((try? mixed[0].get().rowCount) == 1)
+        #expect(mixed[1].failureSQLState == "22012")
+        #expect((try? mixed[2].get()) == nil)
+        // A handler that throws is not called again; the pipeline is read to its end and the
+        // connection stays usable.
+        struct Stop: Error {}
+        var calls = 0
+        #expect(throws: PostgresError.self) {
+            try c.pipeline(queries) { _, _ in calls += 1; throw Stop() }
+        }
+        #expect(calls == 1)
+        #expect(try c.query(q("SELECT 5")).rows.count == 1)
+        #expect(c.transactionStatus == .idle)
+    }
+
     @Test func pipelineErrorSkipsTheRestOfTheGroup() throws {
         let c = try connect()
         try c.simpleQuery("CREATE TEMP TABLE pipe (a int PRIMARY KEY)")
