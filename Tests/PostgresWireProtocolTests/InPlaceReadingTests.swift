@@ -42,10 +42,12 @@ struct InPlaceReadingTests {
         var decoder = BackendMessageDecoder()
         decoder.append(bytes)
         var events: [ExtendedQueryStateMachine.Event] = []
+        // One memo for the run, as a connection keeps one: repeated tags take its short path.
+        var tags = CommandTagMemo()
         do throws(ProtocolError) {
             while let header = try decoder.framer.nextFrameHeader() {
                 if let accepted = m.acceptInPlace(header.type) {
-                    events.append(try accepted.event(header, in: &decoder.framer))
+                    events.append(try accepted.event(header, in: &decoder.framer, tags: &tags))
                 } else {
                     try m.receive(BackendMessage.decode(type: header.type, body: decoder.framer.body(of: header)), into: &events)
                 }
@@ -74,9 +76,10 @@ struct InPlaceReadingTests {
         var decoder = BackendMessageDecoder()
         decoder.append(bytes)
         var events: [SimpleQueryStateMachine.Event] = []
+        var tags = CommandTagMemo()
         do throws(ProtocolError) {
             while let header = try decoder.framer.nextFrameHeader() {
-                if let event = try m.receiveInPlace(header, in: &decoder.framer) {
+                if let event = try m.receiveInPlace(header, in: &decoder.framer, tags: &tags) {
                     events.append(event)
                 } else {
                     events.append(try m.receive(BackendMessage.decode(type: header.type, body: decoder.framer.body(of: header))))
@@ -185,5 +188,34 @@ struct InPlaceReadingTests {
         }
         // The mutations do reach the body checks (not only the happy path).
         #expect(failures > 1000)
+    }
+
+    @Test("a remembered command tag is given only for the same bytes; anything else is read and checked")
+    func commandTagMemo() {
+        func body(_ text: String, nul: Bool = true) -> [UInt8] { Array(text.utf8) + (nul ? [0] : []) }
+        let bodies: [[UInt8]] = [
+            body("SELECT 1"), body("SELECT 1"), body("SELECT 2"), body("SELECT 1"),
+            body("SELECT 1") + [7],                   // trailing byte after the tag
+            body("SELECT 1"), body("SELECT 1", nul: false), body("SELECT 1"),
+            body("INSERT 0 1234567"), body("INSERT 0 1234567"),   // 15 bytes: remembered
+            body("INSERT 0 12345678"), body("INSERT 0 12345678"), // 16 bytes: always read
+            body("INSERT 0 1234567") + [0, 0],        // same first 16 bytes, longer
+            body(""), body(""), [0, 0], [],
+            body("SELECT 1"), [0x53, 0x45, 0x4C, 0xFF, 0],         // not UTF-8: repaired as decode does
+            [0x53, 0x45, 0x4C, 0xFF, 0],
+        ]
+        var memo = CommandTagMemo()
+        for (i, b) in bodies.enumerated() {
+            var decoder = BackendMessageDecoder()
+            decoder.append([BackendMessageType.commandComplete] + withUnsafeBytes(of: UInt32(b.count + 4).bigEndian, Array.init) + b)
+            guard let header = try? decoder.framer.nextFrameHeader() else { Issue.record("no frame \(i)"); continue }
+            let expected = Result { () throws(ProtocolError) in try CommandComplete(decoding: b[...]) }
+            let got = Result { () throws(ProtocolError) in try memo.commandComplete(header, in: &decoder.framer) }
+            switch (expected, got) {
+            case (.success(let e), .success(let g)): #expect(e == g, "body \(i)")
+            case (.failure(let e), .failure(let g)): #expect(e == g, "body \(i)")
+            default: Issue.record("body \(i): \(expected) vs \(got)")
+            }
+        }
     }
 }

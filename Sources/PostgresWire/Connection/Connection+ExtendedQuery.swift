@@ -468,7 +468,7 @@ extension Connection {
             // Rows, completions and ReadyForQuery: matched by type and read in place.
             if let accepted = machine.acceptInPlace(frame.type) {
                 let event: ExtendedQueryStateMachine.Event
-                do throws(ProtocolError) { event = try accepted.event(frame, in: &decoder.framer) } catch { throw fail(.protocolViolation(error)) }
+                do throws(ProtocolError) { event = try accepted.event(frame, in: &decoder.framer, tags: &commandTags) } catch { throw fail(.protocolViolation(error)) }
                 try handle(event)
                 continue
             }

@@ -25,6 +25,8 @@ public final class Connection: @unchecked Sendable {
     let stateLock = NSLock()
     @exclusivity(unchecked) var transport: Transport
     @exclusivity(unchecked) var decoder: BackendMessageDecoder
+    /// The last command tag read (a repeated tag is not read again).
+    @exclusivity(unchecked) var commandTags = CommandTagMemo()
     @exclusivity(unchecked) var writeBuffer: [UInt8] = []
     @exclusivity(unchecked) private var broken: PostgresError?
     private var lastFatalError: ServerError?
@@ -316,7 +318,7 @@ public final class Connection: @unchecked Sendable {
     private func nextSimpleQueryEvent(_ machine: inout SimpleQueryStateMachine) throws(PostgresError) -> SimpleQueryStateMachine.Event? {
         let frame = try nextFrame()
         do throws(ProtocolError) {
-            if let event = try machine.receiveInPlace(frame, in: &decoder.framer) { return event }
+            if let event = try machine.receiveInPlace(frame, in: &decoder.framer, tags: &commandTags) { return event }
         } catch {
             throw fail(.protocolViolation(error))
         }

@@ -193,6 +193,12 @@ public struct FrameDecoder: Sendable {
     @inline(__always)
     public func body(of header: FrameHeader) -> ArraySlice<UInt8> { storage[header.bodyStart..<header.bodyEnd] }
 
+    /// Calls `body` with the bytes of the body of a message located by `nextFrameHeader()`.
+    @inline(__always)
+    public func withBytes<R>(of header: FrameHeader, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        storage.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[header.bodyStart..<header.bodyEnd])) }
+    }
+
     /// The whole message (type byte, length, body) located by `nextFrameHeader()`.
     @inline(__always)
     public func bytes(of header: FrameHeader) -> ArraySlice<UInt8> { storage[(header.bodyStart - 5)..<header.bodyEnd] }

@@ -330,6 +330,35 @@ extension CommandComplete {
     }
 }
 
+/// The last command tag read and the bytes it came from: a CommandComplete whose body is the
+/// same bytes as the previous one (every query of a loop or pipeline: "SELECT 1") gives the same
+/// String without reading and validating it again. Only tags of up to 15 bytes are remembered
+/// (they are held inline, compared as two words).
+public struct CommandTagMemo: Sendable {
+    private var first: UInt64 = 0
+    private var second: UInt64 = 0
+    private var count = -1
+    private var command = CommandComplete(tag: "")
+
+    public init() {}
+
+    /// The CommandComplete `body` (`header`'s, in `framer`) decodes to, with the checks of
+    /// `CommandComplete(decoding:)`.
+    @inline(__always)
+    public mutating func commandComplete(_ header: FrameDecoder.FrameHeader, in framer: inout FrameDecoder) throws(ProtocolError) -> CommandComplete {
+        let n = header.bodyCount
+        guard n <= 16 else { return try CommandComplete(decoding: framer.body(of: header)) }
+        var words: (UInt64, UInt64) = (0, 0)
+        framer.withBytes(of: header) { body in
+            withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: body) }
+        }
+        if n == count && words.0 == first && words.1 == second { return command }
+        let decoded = try CommandComplete(decoding: framer.body(of: header))
+        (first, second, count, command) = (words.0, words.1, n, decoded)
+        return decoded
+    }
+}
+
 extension TransactionStatus {
     /// A ReadyForQuery located in `framer` (`inout` only so that a decoder stored in a class is
     /// not copied): its one status byte read in place, with the checks of `init(decoding:)`.

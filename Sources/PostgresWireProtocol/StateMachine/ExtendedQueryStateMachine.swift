@@ -257,12 +257,20 @@ extension ExtendedQueryStateMachine.InPlace {
     /// decoder stored in a class is read where it is, not copied: nothing is changed).
     @inline(__always)
     public func event(_ header: FrameDecoder.FrameHeader, in framer: inout FrameDecoder) throws(ProtocolError) -> ExtendedQueryStateMachine.Event {
+        var tags = CommandTagMemo()
+        return try event(header, in: &framer, tags: &tags)
+    }
+
+    /// The same, with command tags read through `tags` (a tag repeated is not read again).
+    @inline(__always)
+    public func event(_ header: FrameDecoder.FrameHeader, in framer: inout FrameDecoder,
+                      tags: inout CommandTagMemo) throws(ProtocolError) -> ExtendedQueryStateMachine.Event {
         typealias T = BackendMessageType
         switch self {
         case .row(let tag):
             return .row(try DataRow(decoding: framer.body(of: header)), tag: tag)
         case .commandComplete(let tag):
-            return .commandComplete(try CommandComplete(decoding: framer.body(of: header)), tag: tag)
+            return .commandComplete(try tags.commandComplete(header, in: &framer), tag: tag)
         case .emptyQuery(let tag):
             try BackendMessage.checkEmptyBody(count: header.bodyCount, of: .emptyQueryResponse)
             return .emptyQuery(tag: tag)

@@ -92,13 +92,21 @@ public struct SimpleQueryStateMachine: Sendable {
     /// any other message or state: decode it and pass it to `receive(_:)`.
     @inline(__always)
     public mutating func receiveInPlace(_ header: FrameDecoder.FrameHeader, in framer: inout FrameDecoder) throws(ProtocolError) -> Event? {
+        var tags = CommandTagMemo()
+        return try receiveInPlace(header, in: &framer, tags: &tags)
+    }
+
+    /// The same, with command tags read through `tags` (a tag repeated is not read again).
+    @inline(__always)
+    public mutating func receiveInPlace(_ header: FrameDecoder.FrameHeader, in framer: inout FrameDecoder,
+                                        tags: inout CommandTagMemo) throws(ProtocolError) -> Event? {
         typealias T = BackendMessageType
         switch (state, header.type) {
         case (.rows(let count), T.dataRow):
             let row = try DataRow(decoding: framer.body(of: header))
             return .row(try Self.checked(row, columns: count))
         case (.rows, T.commandComplete), (.waiting, T.commandComplete):
-            let command = try CommandComplete(decoding: framer.body(of: header))
+            let command = try tags.commandComplete(header, in: &framer)
             state = .waiting
             return .commandComplete(command)
         case (.waiting, T.readyForQuery):
