@@ -88,7 +88,8 @@ extension Connection {
 
     func noteCommandForStatementCache(_ command: CommandComplete) {
         // DISCARD ALL and DEALLOCATE ALL drop every prepared statement on the server.
-        if command.tag == "DISCARD ALL" || command.tag == "DEALLOCATE ALL" {
+        // (The first byte first: most tags are not compared at all.)
+        if command.tag.utf8.first == UInt8(ascii: "D"), command.tag == "DISCARD ALL" || command.tag == "DEALLOCATE ALL" {
             statementCache.removeAll()
         }
     }
@@ -408,14 +409,18 @@ extension Connection {
         defer { rowsReceived &+= UInt64(rowsDelivered) }
         var copyInRefused = Set<Int>()
         // Each event of the batch; most messages produce exactly one, handled without an array.
+        @inline(__always)
+        func deliver(_ data: DataRow, of tag: Int) throws(PostgresError) {
+            guard let columns = items[tag].columns, columns.count == data.columnCount else {
+                throw fail(.protocolViolation(.malformed(message: "DataRow", reason: "\(data.columnCount) columns where the statement describes \(items[tag].columns?.count ?? 0)")))
+            }
+            rowsDelivered += 1
+            onRow(tag, Row(columns: columns, data: data))
+        }
         func handle(_ event: ExtendedQueryStateMachine.Event) throws(PostgresError) {
             switch event {
             case .row(let data, let tag):
-                guard let columns = items[tag].columns, columns.count == data.columnCount else {
-                    throw fail(.protocolViolation(.malformed(message: "DataRow", reason: "\(data.columnCount) columns where the statement describes \(items[tag].columns?.count ?? 0)")))
-                }
-                rowsDelivered += 1
-                onRow(tag, Row(columns: columns, data: data))
+                try deliver(data, of: tag)
             case .commandComplete(let c, let tag):
                 noteCommandForStatementCache(c)
                 var commandTag = c.tag
@@ -467,6 +472,13 @@ extension Connection {
             let frame = try nextFrame()
             // Rows, completions and ReadyForQuery: matched by type and read in place.
             if let accepted = machine.acceptInPlace(frame.type) {
+                // A row goes straight to its handler (no event made and taken apart).
+                if case .row(let tag) = accepted {
+                    let data: DataRow
+                    do throws(ProtocolError) { data = try DataRow(decoding: decoder.framer.body(of: frame)) } catch { throw fail(.protocolViolation(error)) }
+                    try deliver(data, of: tag)
+                    continue
+                }
                 let event: ExtendedQueryStateMachine.Event
                 do throws(ProtocolError) { event = try accepted.event(frame, in: &decoder.framer, tags: &commandTags) } catch { throw fail(.protocolViolation(error)) }
                 try handle(event)

@@ -45,11 +45,22 @@ public struct FrameDecoder: Sendable {
     /// them is rejected from the header alone, so a hostile server cannot make the client wait for
     /// (or allocate) a body it will never send. Cleared by itself once AuthenticationOk is framed.
     public var awaitingAuthentication: Bool
-    /// Type bytes accepted in this direction (a 256-entry table); anything else is rejected as soon
+    /// Type bytes accepted in this direction (a 256-bit set); anything else is rejected as soon
     /// as its header arrives.
-    let knownTypes: [Bool]
-    /// Types that may exceed `maximumShortMessageSize` (a 256-entry table); nil: no short-type rule.
-    let longTypes: [Bool]?
+    let knownTypes: TypeSet
+    /// Types that may exceed `maximumShortMessageSize` (a 256-bit set); nil: no short-type rule.
+    let longTypes: TypeSet?
+
+    /// A set of type bytes held inline as 256 bits: a membership test is a shift, with no array
+    /// to index or retain.
+    struct TypeSet: Sendable {
+        private var words = SIMD4<UInt64>()
+        init(_ types: Set<UInt8>) {
+            for t in types { words[Int(t >> 6)] |= 1 << UInt64(t & 63) }
+        }
+        @inline(__always)
+        func contains(_ type: UInt8) -> Bool { words[Int(type >> 6)] >> UInt64(type & 63) & 1 != 0 }
+    }
 
     private var storage: [UInt8]
     private var readIndex = 0
@@ -60,16 +71,8 @@ public struct FrameDecoder: Sendable {
     public init(knownTypes: Set<UInt8>, longMessageTypes: Set<UInt8>? = nil, expectsUntypedMessage: Bool = false,
                 awaitingAuthentication: Bool = false,
                 maximumMessageSize: Int = FrameDecoder.defaultMaximumMessageSize, initialCapacity: Int = 64 * 1024) {
-        var table = [Bool](repeating: false, count: 256)
-        for t in knownTypes { table[Int(t)] = true }
-        self.knownTypes = table
-        if let longMessageTypes {
-            var long = [Bool](repeating: false, count: 256)
-            for t in longMessageTypes { long[Int(t)] = true }
-            self.longTypes = long
-        } else {
-            self.longTypes = nil
-        }
+        self.knownTypes = TypeSet(knownTypes)
+        self.longTypes = longMessageTypes.map(TypeSet.init)
         self.expectsUntypedMessage = expectsUntypedMessage
         self.awaitingAuthentication = awaitingAuthentication
         self.maximumMessageSize = maximumMessageSize
@@ -166,11 +169,11 @@ public struct FrameDecoder: Sendable {
     public mutating func nextFrameHeader() throws(ProtocolError) -> FrameHeader? {
         let available = writeIndex - readIndex
         if available < 5 {
-            if available >= 1, !knownTypes[Int(storage[readIndex])] { throw .unknownMessageType(storage[readIndex]) }
+            if available >= 1, !knownTypes.contains(storage[readIndex]) { throw .unknownMessageType(storage[readIndex]) }
             return nil
         }
         let type = storage[readIndex]
-        if !knownTypes[Int(type)] { throw .unknownMessageType(type) }
+        if !knownTypes.contains(type) { throw .unknownMessageType(type) }
         let length = Int(readInt32(at: readIndex + 1))
         if length < 4 { throw .invalidLength(type: type, length: length) }
         try checkDeclaredLength(length, of: type)
@@ -224,7 +227,7 @@ public struct FrameDecoder: Sendable {
                 limit = Self.maximumShortMessageSize
             }
             if length > limit { throw .messageTooLarge(type: type, length: length, limit: limit) }
-        } else if let longTypes, !longTypes[Int(type)], length > Self.maximumShortMessageSize {
+        } else if length > Self.maximumShortMessageSize, let longTypes, !longTypes.contains(type) {
             throw .messageTooLarge(type: type, length: length, limit: Self.maximumShortMessageSize)
         }
         if length - 4 > maximumMessageSize {

@@ -30,6 +30,8 @@ public struct BindParameters: Sendable {
     @usableFromInline var records: [UInt8] = []
     /// The number of parameters.
     @usableFromInline var parameterCount = 0
+    /// The number of parameters whose format code is not text (0).
+    @usableFromInline var nonTextCount = 0
 
     /// The records, back to back.
     @inlinable public var bytes: [UInt8] { records }
@@ -59,6 +61,7 @@ public struct BindParameters: Sendable {
     public mutating func appendNull(typeOID: UInt32, format: Int16) {
         writeHeader(typeOID: typeOID, format: format, length: -1)
         parameterCount += 1
+        if format != 0 { nonTextCount += 1 }
     }
 
     /// Starts a value: its header, with the length left to `endValue(at:)`. The value's bytes are
@@ -89,8 +92,12 @@ public struct BindParameters: Sendable {
     @inlinable
     public mutating func endValue(at start: Int) {
         let length = UInt32(truncatingIfNeeded: records.count - start - Self.headerSize)
-        records.withUnsafeMutableBytes { $0.storeBytes(of: length.bigEndian, toByteOffset: start + 6, as: UInt32.self) }
+        let format = records.withUnsafeMutableBytes { record in
+            record.storeBytes(of: length.bigEndian, toByteOffset: start + 6, as: UInt32.self)
+            return record.loadUnaligned(fromByteOffset: start + 4, as: UInt16.self)
+        }
         parameterCount += 1
+        if format != 0 { nonTextCount += 1 }
     }
 
     /// Appends a record's header in one piece: type OID, format code, length (big-endian).
@@ -151,13 +158,8 @@ public struct BindParameters: Sendable {
     /// The format code list a Bind message needs: none when every parameter is text, one when
     /// every parameter is binary, else one per parameter (nil: that case).
     public var uniformFormatCode: Int16?? {
-        var allText = true
-        var allBinary = true
-        for slot in slots {
-            if slot.format == 0 { allBinary = false } else { allText = false }
-        }
-        if allText { return .some(nil) }
-        if allBinary { return .some(1) }
+        if nonTextCount == 0 { return .some(nil) }
+        if nonTextCount == parameterCount { return .some(1) }
         return nil
     }
 }
